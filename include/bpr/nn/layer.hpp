@@ -1,0 +1,100 @@
+#pragma once
+// The layer contract, trainable parameters, and the parameter visitor.
+
+#include <concepts>
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "bpr/core/shape.hpp"
+#include "bpr/core/tensor.hpp"
+
+namespace bpr {
+
+// Whether a forward pass is for training (batch statistics, dropout on, caches kept
+// for backward) or for evaluation.
+enum class mode { train, eval };
+
+// What a parameter is for. Pruning touches only `weight` unless asked otherwise.
+enum class param_role { weight, bias, norm_scale, norm_shift };
+
+// A trainable tensor with its gradient. backward() overwrites `grad` (it does not
+// accumulate), so no zero_grad step is needed between batches.
+template <typename T>
+struct param {
+    tensor<T> value;
+    tensor<T> grad;
+    param_role role = param_role::weight;
+
+    param() = default;
+    param(const shape& extents, param_role r) : value(extents), grad(extents), role(r) {}
+};
+
+// A layer maps an input tensor to an output tensor and back-propagates:
+//  - output_shape(in) validates `in` (throwing bpr::error naming the layer, field
+//    and value) and returns the output extents;
+//  - forward(in, out, mode) resizes and fills `out`; in train mode it may cache what
+//    backward needs;
+//  - backward(in, out, grad_out, grad_in) receives the same `in` and `out` as the
+//    last train-mode forward, writes every parameter's grad and resizes/fills grad_in.
+// Optional: for_each_param(prefix, f) calling f(name, param<T>&) and
+// for_each_buffer(prefix, f) calling f(name, tensor<T>&) for non-trainable state
+// (batchnorm running statistics). Names are dotted paths as in PyTorch state_dicts.
+template <typename L>
+concept layer = requires(L& l, const L& cl, const shape& extents,
+                         const tensor<typename L::value_type>& in,
+                         tensor<typename L::value_type>& out, mode m) {
+    typename L::value_type;
+    { cl.output_shape(extents) } -> std::same_as<shape>;
+    l.forward(in, out, m);
+    l.backward(in, in, in, out);
+};
+
+namespace detail {
+
+inline std::string join_name(std::string_view prefix, std::string_view name) {
+    if (prefix.empty()) return std::string(name);
+    std::string joined(prefix);
+    joined += '.';
+    joined += name;
+    return joined;
+}
+
+template <typename L, typename F>
+void for_each_param_of(L& l, std::string_view prefix, F&& f) {
+    if constexpr (requires { l.for_each_param(prefix, f); }) l.for_each_param(prefix, f);
+}
+
+template <typename L, typename F>
+void for_each_buffer_of(L& l, std::string_view prefix, F&& f) {
+    if constexpr (requires { l.for_each_buffer(prefix, f); }) l.for_each_buffer(prefix, f);
+}
+
+}  // namespace detail
+
+// Calls f(index, name, param) for every trainable parameter of `model`, in a fixed
+// order: the index is stable for a given architecture, so optimizer state, masks and
+// checkpoints can be keyed by it.
+template <typename Model, typename F>
+void visit_params(Model& model, F&& f) {
+    std::size_t index = 0;
+    detail::for_each_param_of(model, std::string_view{},
+                              [&](const std::string& name, auto& p) { f(index++, name, p); });
+}
+
+// Calls f(name, tensor) for every non-trainable state tensor (running statistics).
+template <typename Model, typename F>
+void visit_buffers(Model& model, F&& f) {
+    detail::for_each_buffer_of(model, std::string_view{}, std::forward<F>(f));
+}
+
+// Total number of trainable scalars.
+template <typename Model>
+index_t count_params(Model& model) {
+    index_t total = 0;
+    visit_params(model, [&](std::size_t, const std::string&, auto& p) { total += p.value.size(); });
+    return total;
+}
+
+}  // namespace bpr
