@@ -1,0 +1,142 @@
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+#include "bpr/core/rng.hpp"
+#include "bpr/kernels/conv2d_reference.hpp"
+#include "bpr/nn/conv2d.hpp"
+#include "bpr/nn/sequential.hpp"
+#include "bpr/testing/gradient_check.hpp"
+
+namespace {
+
+template <typename T>
+void fill_random(bpr::tensor<T>& t, bpr::rng& r) {
+    for (auto& v : t)
+        v = static_cast<T>(r.uniform(-1.0, 1.0));
+}
+
+}  // namespace
+
+static_assert(bpr::layer<bpr::conv2d<float>>);
+static_assert(bpr::layer<bpr::conv2d<double>>);
+
+TEST_CASE("conv2d forward matches a hand computation", "[nn][conv2d]") {
+    bpr::conv2d<float> conv(1, 2, 2, 1, 0, 1, true);
+    conv.weight().value.fill(1.0f);
+    conv.weight().value[4 + 3] = 2.0f;  // second filter: bottom-right tap counts twice
+    conv.bias().value[0] = 0.5f;
+    conv.bias().value[1] = -1.0f;
+    bpr::tensor<float> in({1, 1, 3, 3});
+    for (int i = 0; i < 9; ++i)
+        in[i] = static_cast<float>(i + 1);
+    bpr::tensor<float> out;
+    conv.forward(in, out, bpr::mode::eval);
+    REQUIRE(out.shape() == bpr::shape{1, 2, 2, 2});
+    // Windows {1,2,4,5}, {2,3,5,6}, {4,5,7,8}, {5,6,8,9}.
+    const float first[] = {12.5f, 16.5f, 24.5f, 28.5f};
+    const float second[] = {16.0f, 21.0f, 31.0f, 36.0f};
+    for (int i = 0; i < 4; ++i) {
+        CHECK(out[i] == first[i]);
+        CHECK(out[4 + i] == second[i]);
+    }
+}
+
+TEST_CASE("conv2d forward equals the direct convolution for strides, padding and groups",
+          "[nn][conv2d]") {
+    struct config {
+        int in, out, kernel, stride, padding, groups;
+        bool bias;
+    };
+    const config cases[] = {{3, 4, 3, 1, 1, 1, true},
+                            {4, 6, 3, 2, 1, 2, false},
+                            {6, 6, 3, 1, 1, 6, true},  // depthwise
+                            {4, 8, 3, 2, 0, 4, false},
+                            {5, 3, 1, 1, 0, 1, true}};
+    bpr::rng r(7);
+    for (const auto& c : cases) {
+        bpr::conv2d<double> conv(c.in, c.out, c.kernel, c.stride, c.padding, c.groups, c.bias);
+        fill_random(conv.weight().value, r);
+        if (c.bias) fill_random(conv.bias().value, r);
+        bpr::tensor<double> in({2, c.in, 7, 6});
+        fill_random(in, r);
+        bpr::tensor<double> out;
+        conv.forward(in, out, bpr::mode::train);
+        const auto g = conv.geometry(in.shape());
+        REQUIRE(out.shape() == g.output_shape());
+        REQUIRE(out.shape() == conv.output_shape(in.shape()));
+        bpr::tensor<double> expected(g.output_shape());
+        bpr::kernels::conv2d_reference_forward(g, in.data(), conv.weight().value.data(),
+                                               c.bias ? conv.bias().value.data() : nullptr,
+                                               expected.data());
+        for (bpr::index_t i = 0; i < out.size(); ++i)
+            REQUIRE(out[i] == Approx(expected[i]).margin(1e-12));
+    }
+}
+
+TEST_CASE("conv2d output shape follows stride and padding", "[nn][conv2d]") {
+    CHECK(bpr::conv2d<>(3, 16, 3, 1, 1).output_shape({8, 3, 32, 32}) == bpr::shape{8, 16, 32, 32});
+    CHECK(bpr::conv2d<>(16, 32, 3, 2, 1).output_shape({8, 16, 32, 32}) ==
+          bpr::shape{8, 32, 16, 16});
+    CHECK(bpr::conv2d<>(16, 32, 1, 2, 0).output_shape({8, 16, 32, 32}) ==
+          bpr::shape{8, 32, 16, 16});
+    CHECK(bpr::conv2d<>(1, 6, 5).output_shape({2, 1, 28, 28}) == bpr::shape{2, 6, 24, 24});
+}
+
+TEST_CASE("conv2d backward passes the gradient check", "[nn][conv2d]") {
+    struct config {
+        int in, out, kernel, stride, padding, groups;
+        bool bias;
+        int h, w;
+    };
+    const config cases[] = {{2, 3, 3, 1, 1, 1, true, 5, 4},
+                            {4, 6, 3, 2, 1, 2, false, 6, 5},
+                            {3, 3, 3, 1, 1, 3, true, 4, 4},  // depthwise
+                            {3, 2, 1, 2, 0, 1, true, 5, 5},
+                            {2, 2, 2, 2, 1, 1, false, 5, 6}};
+    bpr::rng r(11);
+    for (const auto& c : cases) {
+        bpr::conv2d<double> conv(c.in, c.out, c.kernel, c.stride, c.padding, c.groups, c.bias);
+        fill_random(conv.weight().value, r);
+        if (c.bias) fill_random(conv.bias().value, r);
+        const auto report = bpr::testing::check_gradients(conv, {2, c.in, c.h, c.w}, r);
+        INFO(report.str());
+        REQUIRE(report.max_relative_error < 1e-6);
+        REQUIRE(report.entries_checked ==
+                2 * c.in * c.h * c.w + conv.weight().value.size() + (c.bias ? c.out : 0));
+    }
+}
+
+TEST_CASE("conv2d names its parameters like PyTorch", "[nn][conv2d]") {
+    std::vector<std::string> names;
+    std::vector<bpr::param_role> roles;
+    bpr::sequential<bpr::named<"conv1", bpr::conv2d<float>>, bpr::conv2d<float>> net(
+        bpr::conv2d<float>(3, 4, 3, 1, 1, 1, true), bpr::conv2d<float>(4, 4, 1));
+    bpr::visit_params(net, [&](std::size_t, const std::string& name, auto& p) {
+        names.push_back(name);
+        roles.push_back(p.role);
+    });
+    REQUIRE(names == std::vector<std::string>{"conv1.weight", "conv1.bias", "1.weight"});
+    CHECK(roles[0] == bpr::param_role::weight);
+    CHECK(roles[1] == bpr::param_role::bias);
+    CHECK(net.get<0>().weight().value.shape() == bpr::shape{4, 3, 3, 3});
+    CHECK(bpr::conv2d<float>(8, 8, 3, 1, 1, 8).weight().value.shape() == bpr::shape{8, 1, 3, 3});
+}
+
+TEST_CASE("conv2d rejects bad configurations and inputs, naming field and value", "[nn][conv2d]") {
+    using Catch::Matchers::Contains;
+    REQUIRE_THROWS_WITH(bpr::conv2d<>(6, 4, 3, 1, 1, 4),
+                        Contains("conv2d") && Contains("in_channels 6") && Contains("groups 4"));
+    REQUIRE_THROWS_WITH(bpr::conv2d<>(4, 4, 0), Contains("kernel") && Contains("0"));
+    REQUIRE_THROWS_WITH(bpr::conv2d<>(4, 4, 3, 0), Contains("stride") && Contains("0"));
+    bpr::conv2d<float> conv(4, 8, 3, 1, 1);
+    REQUIRE_THROWS_WITH(conv.output_shape({2, 4, 8}),
+                        Contains("conv2d") && Contains("rank 3") && Contains("[2, 4, 8]"));
+    REQUIRE_THROWS_WITH(conv.output_shape({2, 3, 8, 8}),
+                        Contains("conv2d") && Contains("3 channels") && Contains("expected 4"));
+    REQUIRE_THROWS_WITH(bpr::conv2d<>(4, 8, 5).output_shape({1, 4, 3, 3}),
+                        Contains("smaller than the kernel"));
+    bpr::tensor<float> in({2, 3, 8, 8}), out;
+    REQUIRE_THROWS_AS(conv.forward(in, out, bpr::mode::train), bpr::error);
+}
