@@ -1,0 +1,194 @@
+#pragma once
+// Image folders: root/<class>/*.{png,jpg,jpeg}, decoded with stb_image.
+
+#include <algorithm>
+#include <cctype>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#if __has_include(<stb/stb_image.h>)
+#include <stb/stb_image.h>
+#else
+#include <stb_image.h>
+#endif
+
+#include "bpr/core/error.hpp"
+#include "bpr/data/dataset.hpp"
+
+namespace bpr::data {
+
+// What images an image folder must hold. Zero means "as the first image (in sorted
+// order) has it"; a nonzero size must be matched by every image (nothing is resized);
+// nonzero channels (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA) are converted to by stb_image.
+struct image_folder_options {
+    int channels = 0;
+    int height = 0;
+    int width = 0;
+};
+
+}  // namespace bpr::data
+
+namespace bpr::detail {
+
+inline bool has_image_extension(const std::filesystem::path& path) {
+    std::string ext = path.extension().string();
+    for (char& c : ext)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return ext == ".png" || ext == ".jpg" || ext == ".jpeg";
+}
+
+inline bool is_hidden(const std::filesystem::path& path) {
+    const std::string name = path.filename().string();
+    return !name.empty() && name.front() == '.';
+}
+
+inline std::vector<unsigned char> read_whole_file(const std::filesystem::path& path) {
+    std::ifstream stream(path, std::ios::binary | std::ios::ate);
+    BPR_REQUIRE(stream.good(), path.string(), ": cannot open the image file for reading");
+    const std::streamoff size = stream.tellg();
+    BPR_REQUIRE(size >= 0, path.string(), ": cannot determine the image file size");
+    BPR_REQUIRE(size > 0, path.string(), ": the image file is empty");
+    BPR_REQUIRE(size <= (std::streamoff{1} << 30), path.string(), ": image file of ", size,
+                " bytes is larger than 1 GiB");
+    std::vector<unsigned char> bytes(static_cast<std::size_t>(size));
+    stream.seekg(0);
+    stream.read(reinterpret_cast<char*>(bytes.data()), size);
+    BPR_REQUIRE(stream.gcount() == size, path.string(), ": read ", stream.gcount(), " of ", size,
+                " bytes of the image file");
+    return bytes;
+}
+
+struct stbi_deleter {
+    void operator()(unsigned char* pixels) const { stbi_image_free(pixels); }
+};
+
+// Decodes one image into `destination` ([C, H, W] bytes) after checking its header
+// against `expected`, whose fields are all nonzero; `strict_channels` rejects an image
+// whose stored channel count differs instead of converting it. `reference` names the
+// source of the expectation for messages.
+inline void decode_image(const std::filesystem::path& path,
+                         const data::image_folder_options& expected, bool strict_channels,
+                         const std::string& reference, std::uint8_t* destination) {
+    const std::vector<unsigned char> bytes = read_whole_file(path);
+    const int length = static_cast<int>(bytes.size());
+    int width = 0, height = 0, channels = 0;
+    if (!stbi_info_from_memory(bytes.data(), length, &width, &height, &channels))
+        fail(path.string(), ": cannot read the image: ", stbi_failure_reason());
+    BPR_REQUIRE(width == expected.width && height == expected.height, path.string(),
+                ": image size is ", width, "x", height, " (width x height), expected ",
+                expected.width, "x", expected.height, " (", reference, ")");
+    BPR_REQUIRE(!strict_channels || channels == expected.channels, path.string(), ": image has ",
+                channels, " channels, expected ", expected.channels, " (", reference, ")");
+    int w = 0, h = 0, stored = 0;
+    std::unique_ptr<unsigned char, stbi_deleter> pixels(
+        stbi_load_from_memory(bytes.data(), length, &w, &h, &stored, expected.channels));
+    if (!pixels) fail(path.string(), ": cannot decode the image: ", stbi_failure_reason());
+    BPR_REQUIRE(w == expected.width && h == expected.height, path.string(), ": decoded size ", w,
+                "x", h, " differs from the header's ", width, "x", height);
+    // stb gives interleaved HWC; bpr stores planar CHW.
+    const int c_count = expected.channels;
+    const std::size_t plane = static_cast<std::size_t>(w) * static_cast<std::size_t>(h);
+    for (int c = 0; c < c_count; ++c)
+        for (std::size_t p = 0; p < plane; ++p)
+            destination[static_cast<std::size_t>(c) * plane + p] =
+                pixels.get()[p * static_cast<std::size_t>(c_count) + static_cast<std::size_t>(c)];
+}
+
+}  // namespace bpr::detail
+
+namespace bpr::data {
+
+// The labelled images of `root/<class>/<image>`: classes are the sub-folders sorted by
+// name (label = position), images the .png/.jpg/.jpeg files of each (case-insensitive
+// extension, sorted by name); hidden entries and other files are ignored.
+// Guarantees: bpr::error naming the folder or file for a missing root, no class
+// folders, a class folder without images, an empty, unreadable or corrupt image (with
+// stb_image's reason), or an image whose size or channel count differs from `options`
+// (or from the first image). Decoding runs in parallel with OpenMP; the result and
+// the error reported (the first bad file in sorted order) do not depend on threads.
+inline dataset load_image_folder(const std::filesystem::path& root,
+                                 image_folder_options options = {}) {
+    namespace fs = std::filesystem;
+    std::error_code code;
+    BPR_REQUIRE(fs::exists(root, code), root.string(), ": image folder does not exist");
+    BPR_REQUIRE(fs::is_directory(root, code), root.string(), ": image folder is not a directory");
+    BPR_REQUIRE(options.channels >= 0 && options.channels <= 4, root.string(),
+                ": requested channels ", options.channels, ", expected 0 (as stored) to 4");
+    BPR_REQUIRE(options.height >= 0 && options.width >= 0, root.string(), ": requested size ",
+                options.width, "x", options.height, " is negative");
+
+    std::vector<fs::path> class_dirs;
+    for (const auto& entry : fs::directory_iterator(root))
+        if (entry.is_directory() && !detail::is_hidden(entry.path()))
+            class_dirs.push_back(entry.path());
+    std::sort(class_dirs.begin(), class_dirs.end());
+    BPR_REQUIRE(!class_dirs.empty(), root.string(),
+                ": image folder has no class sub-folders (expected root/<class>/*.png|jpg)");
+    BPR_REQUIRE(class_dirs.size() <= 65536, root.string(), ": ", class_dirs.size(),
+                " class folders is more than 65,536");
+
+    dataset result;
+    result.source = root.string();
+    result.num_classes = static_cast<int>(class_dirs.size());
+    std::vector<fs::path> files;
+    for (std::size_t label = 0; label < class_dirs.size(); ++label) {
+        std::vector<fs::path> class_files;
+        for (const auto& entry : fs::directory_iterator(class_dirs[label]))
+            if (entry.is_regular_file() && !detail::is_hidden(entry.path()) &&
+                detail::has_image_extension(entry.path()))
+                class_files.push_back(entry.path());
+        BPR_REQUIRE(!class_files.empty(), class_dirs[label].string(),
+                    ": class folder holds no .png, .jpg or .jpeg images");
+        std::sort(class_files.begin(), class_files.end());
+        files.insert(files.end(), class_files.begin(), class_files.end());
+        result.labels.insert(result.labels.end(), class_files.size(), static_cast<int>(label));
+        result.class_names.push_back(class_dirs[label].filename().string());
+    }
+
+    // The first image is decoded alone: its size, proven by decoding, sizes the tensor.
+    const bool strict_channels = options.channels == 0;
+    image_folder_options expected = options;
+    std::string reference = "requested";
+    {
+        const std::vector<unsigned char> bytes = detail::read_whole_file(files.front());
+        int width = 0, height = 0, channels = 0;
+        if (!stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height,
+                                   &channels))
+            detail::fail(files.front().string(),
+                         ": cannot read the image: ", stbi_failure_reason());
+        if (expected.width == 0) expected.width = width;
+        if (expected.height == 0) expected.height = height;
+        if (expected.channels == 0) expected.channels = channels;
+        if (options.width == 0 || options.height == 0 || options.channels == 0)
+            reference = "as the first image " + files.front().string();
+    }
+    const index_t count = static_cast<index_t>(files.size());
+    const index_t image_bytes = index_t{expected.channels} * expected.height * expected.width;
+    std::vector<std::uint8_t> first(static_cast<std::size_t>(image_bytes));
+    detail::decode_image(files.front(), expected, strict_channels, reference, first.data());
+
+    result.images.resize({count, expected.channels, expected.height, expected.width});
+    std::copy(first.begin(), first.end(), result.images.data());
+    std::vector<std::string> errors(files.size());
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 32)
+#endif
+    for (index_t i = 1; i < count; ++i) {
+        try {
+            detail::decode_image(files[static_cast<std::size_t>(i)], expected, strict_channels,
+                                 reference, result.images.data() + i * image_bytes);
+        } catch (const std::exception& failure) {
+            errors[static_cast<std::size_t>(i)] = failure.what();
+        }
+    }
+    for (const std::string& message : errors)
+        if (!message.empty()) throw error(message);
+    return result;
+}
+
+}  // namespace bpr::data
