@@ -73,7 +73,8 @@ struct stbi_deleter {
 // source of the expectation for messages.
 inline void decode_image(const std::filesystem::path& path,
                          const data::image_folder_options& expected, bool strict_channels,
-                         const std::string& reference, std::uint8_t* destination) {
+                         const std::string& size_reference, const std::string& channel_reference,
+                         std::uint8_t* destination) {
     const std::vector<unsigned char> bytes = read_whole_file(path);
     const int length = static_cast<int>(bytes.size());
     int width = 0, height = 0, channels = 0;
@@ -81,9 +82,9 @@ inline void decode_image(const std::filesystem::path& path,
         fail(path.string(), ": cannot read the image: ", stbi_failure_reason());
     BPR_REQUIRE(width == expected.width && height == expected.height, path.string(),
                 ": image size is ", width, "x", height, " (width x height), expected ",
-                expected.width, "x", expected.height, " (", reference, ")");
+                expected.width, "x", expected.height, " (", size_reference, ")");
     BPR_REQUIRE(!strict_channels || channels == expected.channels, path.string(), ": image has ",
-                channels, " channels, expected ", expected.channels, " (", reference, ")");
+                channels, " channels, expected ", expected.channels, " (", channel_reference, ")");
     int w = 0, h = 0, stored = 0;
     std::unique_ptr<unsigned char, stbi_deleter> pixels(
         stbi_load_from_memory(bytes.data(), length, &w, &h, &stored, expected.channels));
@@ -153,7 +154,9 @@ inline dataset load_image_folder(const std::filesystem::path& root,
     // The first image is decoded alone: its size, proven by decoding, sizes the tensor.
     const bool strict_channels = options.channels == 0;
     image_folder_options expected = options;
-    std::string reference = "requested";
+    const std::string first_reference = "as the first image " + files.front().string();
+    const std::string size_reference =
+        options.width > 0 && options.height > 0 ? "requested" : first_reference;
     {
         const std::vector<unsigned char> bytes = detail::read_whole_file(files.front());
         int width = 0, height = 0, channels = 0;
@@ -164,13 +167,12 @@ inline dataset load_image_folder(const std::filesystem::path& root,
         if (expected.width == 0) expected.width = width;
         if (expected.height == 0) expected.height = height;
         if (expected.channels == 0) expected.channels = channels;
-        if (options.width == 0 || options.height == 0 || options.channels == 0)
-            reference = "as the first image " + files.front().string();
     }
     const index_t count = static_cast<index_t>(files.size());
     const index_t image_bytes = index_t{expected.channels} * expected.height * expected.width;
     std::vector<std::uint8_t> first(static_cast<std::size_t>(image_bytes));
-    detail::decode_image(files.front(), expected, strict_channels, reference, first.data());
+    detail::decode_image(files.front(), expected, strict_channels, size_reference, first_reference,
+                         first.data());
 
     result.images.resize({count, expected.channels, expected.height, expected.width});
     std::copy(first.begin(), first.end(), result.images.data());
@@ -181,7 +183,8 @@ inline dataset load_image_folder(const std::filesystem::path& root,
     for (index_t i = 1; i < count; ++i) {
         try {
             detail::decode_image(files[static_cast<std::size_t>(i)], expected, strict_channels,
-                                 reference, result.images.data() + i * image_bytes);
+                                 size_reference, first_reference,
+                                 result.images.data() + i * image_bytes);
         } catch (const std::exception& failure) {
             errors[static_cast<std::size_t>(i)] = failure.what();
         }
