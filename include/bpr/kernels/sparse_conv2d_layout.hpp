@@ -1,0 +1,318 @@
+#pragma once
+// The packed weight layout of the direct sparse convolution, and the matching input
+// layout (zero-padded, split into stride phases so that every load is contiguous).
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <numeric>
+#include <vector>
+#include <xsimd/xsimd.hpp>
+
+#include "bpr/core/error.hpp"
+#include "bpr/kernels/conv2d_geometry.hpp"
+
+namespace bpr::kernels {
+
+// Knobs of sparse_conv2d_weights::pack; the defaults are what the benchmarks chose.
+struct sparse_conv2d_options {
+    // Input channels per chunk; 0 picks the larger of "fits in l1_bytes" and "gives each
+    // output row about min_entries_per_chunk nonzeros per chunk".
+    index_t chunk_channels = 0;
+    index_t l1_bytes = 24 * 1024;
+    index_t min_entries_per_chunk = 24;
+    // Vector width in floats the kernel will run with (xsimd's default arch).
+    index_t lanes = static_cast<index_t>(xsimd::batch<float>::size);
+    // Store 32-bit offsets even when 16-bit ones fit (for tests and measurements).
+    bool force_wide_offsets = false;
+};
+
+namespace detail {
+
+// Output rows processed together by the kernel for a tile of `tile_vectors` vectors:
+// enough independent accumulators to hide the FMA latency, few enough for registers.
+constexpr index_t sparse_block_rows(index_t tile_vectors) {
+    return tile_vectors <= 4 ? 4 : 2;
+}
+inline constexpr index_t sparse_max_tile_vectors = 8;
+inline constexpr index_t sparse_max_block_rows = 4;
+
+}  // namespace detail
+
+// What it represents: the nonzeros of a dense OIHW convolution weight (groups == 1),
+// packed for the direct sparse kernel. Each nonzero is a value and a precomputed offset
+// into the packed input of its input-channel chunk:
+//   offset = (c - chunk_first) * channel_stride + phase * plane + (ky / s) * wq + kx / s,
+// phase = (ky % s) * s + kx % s, plane = hq * wq, where the padded input (hp x wp) is
+// split into s * s phase planes of hq x wq (s = stride; for stride 1 the offset is
+// c * hp * wp + ky * wp + kx). Output position (y, x) then reads input y * wq + x + offset,
+// so a vector of consecutive positions is one contiguous load.
+// Output rows are sorted by nonzero count and grouped in blocks of block_rows; within
+// a (chunk, block) segment the first `common` entries of every row are interleaved,
+// the rest follow row by row.
+// Guarantees: offsets are 16-bit when every chunk's range fits (chunks are split to
+// make it fit), 32-bit otherwise; unpack() returns the dense weight exactly.
+struct sparse_conv2d_weights {
+    struct segment {
+        index_t start = 0;   // into values/offsets
+        index_t common = 0;  // interleaved entries per row
+        std::array<std::int32_t, detail::sparse_max_block_rows> tail{};  // extra entries per row
+    };
+
+    conv2d_geometry geometry;  // batch is ignored
+    index_t hq = 0, wq = 0, plane = 0, channel_stride = 0;
+    index_t lanes = 0, tile_vectors = 0, block_rows = 0, tiles = 0;
+    index_t grid_stride = 0;  // floats per output row in the kernel's scratch grid
+    index_t input_size = 0;   // floats of one packed input image, including the over-read
+    index_t chunk_channels = 0, chunks = 0, blocks = 0;
+    bool wide = false;
+    std::vector<float> values;
+    std::vector<std::uint16_t> offsets16;
+    std::vector<std::uint32_t> offsets32;
+    std::vector<index_t> row_order;  // packed row -> output channel, -1 for padding rows
+    std::vector<segment> segments;   // [chunk][block]
+
+    index_t nnz() const { return static_cast<index_t>(values.size()); }
+    index_t positions() const { return geometry.out_h() * wq; }
+    // Bytes of the packed arrays (values, offsets, segments): what the kernel streams.
+    index_t bytes() const {
+        return nnz() * static_cast<index_t>(sizeof(float) + (wide ? 4 : 2)) +
+               static_cast<index_t>(segments.size() * sizeof(segment));
+    }
+    index_t offset(index_t i) const {
+        return wide ? static_cast<index_t>(offsets32[i]) : static_cast<index_t>(offsets16[i]);
+    }
+    const segment& at(index_t chunk, index_t block) const {
+        return segments[chunk * blocks + block];
+    }
+
+    // Calls f(value, offset_from_image_start) for every nonzero of packed row `row`.
+    template <typename F>
+    void for_each_entry(index_t row, F&& f) const {
+        const index_t block = row / block_rows, r = row % block_rows;
+        for (index_t k = 0; k < chunks; ++k) {
+            const segment& s = at(k, block);
+            const index_t base = k * chunk_channels * channel_stride;
+            for (index_t j = 0; j < s.common; ++j) {
+                const index_t i = s.start + j * block_rows + r;
+                f(values[i], base + offset(i));
+            }
+            index_t i = s.start + s.common * block_rows;
+            for (index_t q = 0; q < r; ++q)
+                i += s.tail[q];
+            for (index_t j = 0; j < s.tail[r]; ++j, ++i)
+                f(values[i], base + offset(i));
+        }
+    }
+
+    // Packs a dense OIHW weight; zeros are dropped.
+    static sparse_conv2d_weights pack(const conv2d_geometry& g, const float* weight,
+                                      const sparse_conv2d_options& options = {}) {
+        g.validate("sparse_conv2d_weights::pack");
+        BPR_REQUIRE(g.groups == 1, "sparse_conv2d_weights::pack: groups must be 1, got ", g.groups,
+                    " (use depthwise_conv2d for depthwise layers)");
+        BPR_REQUIRE(g.stride_h == g.stride_w,
+                    "sparse_conv2d_weights::pack: stride must be square, got ", g.stride_h, "x",
+                    g.stride_w);
+        BPR_REQUIRE(options.lanes >= 1, "sparse_conv2d_weights::pack: lanes must be >= 1, got ",
+                    options.lanes);
+        sparse_conv2d_weights w;
+        w.geometry = g;
+        const index_t s = g.stride_h, k_h = g.kernel_h, k_w = g.kernel_w;
+        const index_t hp = g.in_h + 2 * g.pad_h, wp = g.in_w + 2 * g.pad_w;
+        w.hq = (hp + s - 1) / s, w.wq = (wp + s - 1) / s;
+        w.plane = w.hq * w.wq;
+        w.channel_stride = s * s * w.plane;
+        w.lanes = options.lanes;
+
+        // Tile: T vectors of positions, chosen to minimise tiles * (T + 1) (the +1 is
+        // the per-entry broadcast and offset load).
+        const index_t vectors = (w.positions() + w.lanes - 1) / w.lanes;
+        index_t best_t = 1, best_cost = -1;
+        for (index_t t = 1; t <= detail::sparse_max_tile_vectors; ++t) {
+            const index_t tiles = (vectors + t - 1) / t;
+            const index_t cost = tiles * (t + 1);
+            if (best_cost < 0 || cost <= best_cost) best_cost = cost, best_t = t;
+            if (t >= vectors) break;
+        }
+        w.tile_vectors = best_t;
+        w.tiles = (vectors + best_t - 1) / best_t;
+        w.grid_stride = w.tiles * best_t * w.lanes;
+        w.block_rows = detail::sparse_block_rows(best_t);
+        w.input_size = g.in_channels * w.channel_stride + w.grid_stride + w.lanes;
+
+        // Nonzeros per (output channel, input channel).
+        const index_t taps = k_h * k_w, cin = g.in_channels, cout = g.out_channels;
+        std::vector<index_t> row_nnz(static_cast<std::size_t>(cout), 0);
+        for (index_t o = 0; o < cout; ++o)
+            for (index_t i = 0; i < cin * taps; ++i)
+                row_nnz[o] += weight[o * cin * taps + i] != 0.0f;
+        const index_t total = std::accumulate(row_nnz.begin(), row_nnz.end(), index_t{0});
+
+        // Chunk size: L1-sized, or larger when rows are so sparse that per-chunk
+        // accumulator reloads would dominate; then capped so offsets fit in 16 bits.
+        const index_t in_channel_span =
+            (s * s - 1) * w.plane + ((k_h - 1) / s) * w.wq + (k_w - 1) / s;
+        index_t chunk = options.chunk_channels;
+        if (chunk <= 0) {
+            const index_t fit = std::max<index_t>(1, options.l1_bytes / 4 / w.channel_stride);
+            const double per_channel = total > 0 ? double(total) / double(cout) / double(cin) : 0.0;
+            const index_t dense_enough =
+                per_channel > 0 ? static_cast<index_t>(options.min_entries_per_chunk / per_channel)
+                                : cin;
+            chunk = std::max(fit, dense_enough);
+        }
+        chunk = std::clamp<index_t>(chunk, 1, cin);
+        const index_t fits16 = (65535 - in_channel_span) / w.channel_stride + 1;
+        w.wide = options.force_wide_offsets || in_channel_span > 65535;
+        if (!w.wide) chunk = std::min(chunk, fits16);
+        w.chunk_channels = chunk;
+        w.chunks = (cin + chunk - 1) / chunk;
+
+        // Rows sorted by nonzero count (stable, so the packing is deterministic).
+        std::vector<index_t> order(static_cast<std::size_t>(cout));
+        std::iota(order.begin(), order.end(), index_t{0});
+        std::stable_sort(order.begin(), order.end(),
+                         [&](index_t a, index_t b) { return row_nnz[a] > row_nnz[b]; });
+        const index_t rows = w.block_rows;
+        w.blocks = (cout + rows - 1) / rows;
+        w.row_order.assign(static_cast<std::size_t>(w.blocks * rows), -1);
+        std::copy(order.begin(), order.end(), w.row_order.begin());
+
+        w.values.reserve(static_cast<std::size_t>(total));
+        std::vector<index_t> offsets;
+        offsets.reserve(static_cast<std::size_t>(total));
+        w.segments.resize(static_cast<std::size_t>(w.chunks * w.blocks));
+        std::vector<std::vector<std::pair<float, index_t>>> entries(static_cast<std::size_t>(rows));
+        for (index_t kc = 0; kc < w.chunks; ++kc) {
+            const index_t c0 = kc * chunk, c1 = std::min(cin, c0 + chunk);
+            for (index_t b = 0; b < w.blocks; ++b) {
+                index_t common = -1;
+                for (index_t r = 0; r < rows; ++r) {
+                    auto& list = entries[r];
+                    list.clear();
+                    const index_t o = w.row_order[b * rows + r];
+                    if (o >= 0)
+                        for (index_t c = c0; c < c1; ++c)
+                            for (index_t ky = 0; ky < k_h; ++ky)
+                                for (index_t kx = 0; kx < k_w; ++kx) {
+                                    const float v = weight[((o * cin + c) * k_h + ky) * k_w + kx];
+                                    if (v == 0.0f) continue;
+                                    const index_t phase = (ky % s) * s + kx % s;
+                                    list.emplace_back(v, (c - c0) * w.channel_stride +
+                                                             phase * w.plane + (ky / s) * w.wq +
+                                                             kx / s);
+                                }
+                    // Ascending offsets: consecutive entries touch neighbouring input.
+                    std::stable_sort(list.begin(), list.end(), [](const auto& a, const auto& b2) {
+                        return a.second < b2.second;
+                    });
+                    const auto n = static_cast<index_t>(list.size());
+                    common = common < 0 ? n : std::min(common, n);
+                }
+                segment& seg = w.segments[kc * w.blocks + b];
+                seg.start = static_cast<index_t>(w.values.size());
+                seg.common = common;
+                for (index_t j = 0; j < common; ++j)
+                    for (index_t r = 0; r < rows; ++r) {
+                        w.values.push_back(entries[r][j].first);
+                        offsets.push_back(entries[r][j].second);
+                    }
+                for (index_t r = 0; r < rows; ++r) {
+                    seg.tail[r] = static_cast<std::int32_t>(entries[r].size()) -
+                                  static_cast<std::int32_t>(common);
+                    for (std::size_t j = static_cast<std::size_t>(common); j < entries[r].size();
+                         ++j) {
+                        w.values.push_back(entries[r][j].first);
+                        offsets.push_back(entries[r][j].second);
+                    }
+                }
+            }
+        }
+        if (w.wide) {
+            w.offsets32.assign(offsets.begin(), offsets.end());
+        } else {
+            w.offsets16.resize(offsets.size());
+            for (std::size_t i = 0; i < offsets.size(); ++i) {
+                BPR_REQUIRE(offsets[i] >= 0 && offsets[i] <= 65535,
+                            "sparse_conv2d_weights::pack: offset ", offsets[i],
+                            " does not fit 16 bits (internal error)");
+                w.offsets16[i] = static_cast<std::uint16_t>(offsets[i]);
+            }
+        }
+        return w;
+    }
+
+    // The dense OIHW weight these nonzeros came from (zeros where nothing is stored).
+    void unpack(float* weight) const {
+        const conv2d_geometry& g = geometry;
+        const index_t s = g.stride_h, taps = g.kernel_h * g.kernel_w;
+        std::fill(weight, weight + g.out_channels * g.in_channels * taps, 0.0f);
+        for (index_t row = 0; row < blocks * block_rows; ++row) {
+            const index_t o = row_order[row];
+            if (o < 0) continue;
+            for_each_entry(row, [&](float v, index_t off) {
+                const index_t c = off / channel_stride;
+                index_t rest = off % channel_stride;
+                const index_t phase = rest / plane;
+                rest %= plane;
+                const index_t ky = (rest / wq) * s + phase / s, kx = (rest % wq) * s + phase % s;
+                weight[((o * g.in_channels + c) * g.kernel_h + ky) * g.kernel_w + kx] = v;
+            });
+        }
+    }
+};
+
+namespace detail {
+
+// Writes image (C x H x W) into the packed input layout of `w`: zero-padded, split into
+// stride phases, followed by zeros for the kernel's over-read.
+inline void sparse_pack_input(const sparse_conv2d_weights& w, const float* image, float* packed) {
+    const conv2d_geometry& g = w.geometry;
+    const index_t s = g.stride_h, h = g.in_h, wd = g.in_w;
+    if (s == 1) {
+        // Only the border is zeroed; interior rows are copied whole.
+        for (index_t c = 0; c < g.in_channels; ++c) {
+            float* dst = packed + c * w.channel_stride;
+            const float* src = image + c * h * wd;
+            for (index_t y = 0; y < w.hq; ++y) {
+                float* row = dst + y * w.wq;
+                const index_t iy = y - g.pad_h;
+                if (iy < 0 || iy >= h) {
+                    std::memset(row, 0, sizeof(float) * static_cast<std::size_t>(w.wq));
+                    continue;
+                }
+                std::fill(row, row + g.pad_w, 0.0f);
+                std::memcpy(row + g.pad_w, src + iy * wd,
+                            sizeof(float) * static_cast<std::size_t>(wd));
+                std::fill(row + g.pad_w + wd, row + w.wq, 0.0f);
+            }
+        }
+    } else {
+        for (index_t c = 0; c < g.in_channels; ++c)
+            for (index_t py = 0; py < s; ++py)
+                for (index_t px = 0; px < s; ++px) {
+                    float* dst = packed + c * w.channel_stride + (py * s + px) * w.plane;
+                    const float* src = image + c * h * wd;
+                    for (index_t qy = 0; qy < w.hq; ++qy) {
+                        const index_t iy = qy * s + py - g.pad_h;
+                        float* row = dst + qy * w.wq;
+                        if (iy < 0 || iy >= h) {
+                            std::memset(row, 0, sizeof(float) * static_cast<std::size_t>(w.wq));
+                            continue;
+                        }
+                        for (index_t qx = 0; qx < w.wq; ++qx) {
+                            const index_t ix = qx * s + px - g.pad_w;
+                            row[qx] = (ix >= 0 && ix < wd) ? src[iy * wd + ix] : 0.0f;
+                        }
+                    }
+                }
+    }
+    const index_t used = g.in_channels * w.channel_stride;
+    std::fill(packed + used, packed + w.input_size, 0.0f);
+}
+
+}  // namespace detail
+
+}  // namespace bpr::kernels
