@@ -1,20 +1,25 @@
 #pragma once
-// Dense 2-D convolution by im2col + Eigen GEMM: forward, backward-data, backward-weights.
+// Dense 2-D convolution: forward, backward-data, backward-weights. conv2d_forward & co.
+// pick the direct xsimd kernels (conv2d_direct.hpp) where they apply and fall back to
+// im2col + Eigen GEMM (grouped/depthwise, strided backward-data); both paths are public
+// so that tests and benchmarks can compare them.
 
 #include <vector>
 
 #include "bpr/core/parallel.hpp"
 #include "bpr/core/tensor.hpp"
+#include "bpr/kernels/conv2d_direct.hpp"
 #include "bpr/kernels/conv2d_geometry.hpp"
 
 namespace bpr::kernels {
 
 // Scratch memory reused across calls so that the training loop does not allocate:
-// one im2col buffer and one weight-gradient partial per thread.
+// one im2col buffer and one weight-gradient partial per thread, and the direct kernels'.
 template <typename T>
 struct conv2d_workspace {
     std::vector<tensor<T>> columns;
     std::vector<tensor<T>> weight_partials;
+    conv2d_direct_workspace<T> direct;
 
     void prepare(int thread_count, index_t column_elements) {
         if (static_cast<int>(columns.size()) < thread_count) columns.resize(thread_count);
@@ -88,10 +93,10 @@ void col2im_add(const conv2d_geometry& g, const T* columns, index_t first_channe
 
 }  // namespace detail
 
-// output = conv(input, weight) + bias; `bias` may be null.
+// output = conv(input, weight) + bias by im2col + GEMM; `bias` may be null.
 template <typename T>
-void conv2d_forward(const conv2d_geometry& g, const T* input, const T* weight, const T* bias,
-                    T* output, conv2d_workspace<T>& workspace) {
+void conv2d_im2col_forward(const conv2d_geometry& g, const T* input, const T* weight, const T* bias,
+                           T* output, conv2d_workspace<T>& workspace) {
     const index_t spatial = g.out_h() * g.out_w();
     const index_t patch = g.patch_size();
     const index_t opg = g.out_channels_per_group();
@@ -113,10 +118,10 @@ void conv2d_forward(const conv2d_geometry& g, const T* input, const T* weight, c
     }
 }
 
-// grad_input = conv_transpose(grad_output, weight).
+// grad_input = conv_transpose(grad_output, weight) by GEMM + col2im.
 template <typename T>
-void conv2d_backward_data(const conv2d_geometry& g, const T* grad_output, const T* weight,
-                          T* grad_input, conv2d_workspace<T>& workspace) {
+void conv2d_im2col_backward_data(const conv2d_geometry& g, const T* grad_output, const T* weight,
+                                 T* grad_input, conv2d_workspace<T>& workspace) {
     const index_t spatial = g.out_h() * g.out_w();
     const index_t patch = g.patch_size();
     const index_t opg = g.out_channels_per_group();
@@ -141,8 +146,8 @@ void conv2d_backward_data(const conv2d_geometry& g, const T* grad_output, const 
 // null) = sum of grad_output over batch and positions. Per-thread partials are reduced
 // in thread order, so the result is deterministic for a given thread count.
 template <typename T>
-void conv2d_backward_weight(const conv2d_geometry& g, const T* input, const T* grad_output,
-                            T* grad_weight, T* grad_bias, conv2d_workspace<T>& workspace) {
+void conv2d_im2col_backward_weight(const conv2d_geometry& g, const T* input, const T* grad_output,
+                                   T* grad_weight, T* grad_bias, conv2d_workspace<T>& workspace) {
     const index_t spatial = g.out_h() * g.out_w();
     const index_t patch = g.patch_size();
     const index_t opg = g.out_channels_per_group();
@@ -185,6 +190,39 @@ void conv2d_backward_weight(const conv2d_geometry& g, const T* input, const T* g
             grad_bias[o] = sum;
         }
     }
+}
+
+// output = conv(input, weight) + bias; `bias` may be null. Requires a validated `g`
+// and buffers of g.input_shape(), g.weight_shape(), [out_channels], g.output_shape().
+template <typename T>
+void conv2d_forward(const conv2d_geometry& g, const T* input, const T* weight, const T* bias,
+                    T* output, conv2d_workspace<T>& workspace) {
+    if (conv2d_direct_supported(g))
+        conv2d_direct_forward(g, input, weight, bias, output, workspace.direct);
+    else
+        conv2d_im2col_forward(g, input, weight, bias, output, workspace);
+}
+
+// grad_input = conv_transpose(grad_output, weight), overwriting grad_input.
+template <typename T>
+void conv2d_backward_data(const conv2d_geometry& g, const T* grad_output, const T* weight,
+                          T* grad_input, conv2d_workspace<T>& workspace) {
+    if (conv2d_direct_backward_data_supported(g))
+        conv2d_direct_backward_data(g, grad_output, weight, grad_input, workspace.direct);
+    else
+        conv2d_im2col_backward_data(g, grad_output, weight, grad_input, workspace);
+}
+
+// grad_weight (and grad_bias unless null) from input and grad_output, overwriting both;
+// deterministic for a given thread count.
+template <typename T>
+void conv2d_backward_weight(const conv2d_geometry& g, const T* input, const T* grad_output,
+                            T* grad_weight, T* grad_bias, conv2d_workspace<T>& workspace) {
+    if (conv2d_direct_supported(g))
+        conv2d_direct_backward_weight(g, input, grad_output, grad_weight, grad_bias,
+                                      workspace.direct);
+    else
+        conv2d_im2col_backward_weight(g, input, grad_output, grad_weight, grad_bias, workspace);
 }
 
 }  // namespace bpr::kernels

@@ -1,0 +1,418 @@
+#pragma once
+// Direct dense 2-D convolution vectorized with xsimd: forward, backward-data (stride 1)
+// and backward-weights, for groups == 1.
+//
+// Why: ResNet-style layers have 16-64 channels, so im2col + GEMM spends its time in
+// the unfold and in GEMMs too small to reach peak. Here one image is rewritten once
+// into zero-padded "phase planes" (for stride s, the s*s sub-grids of the padded
+// image), after which every tap (c, ky, kx) of the kernel is a constant offset into
+// that buffer and the convolution becomes a 1-D multiply-add over a flat index
+// q = y * plane_w + x. Columns x >= out_w of that grid are computed and discarded,
+// which costs (plane_w - out_w) / plane_w of the work and buys branch-free inner
+// loops: each step loads R vectors of input and multiplies them with OB broadcast
+// weights into OB x R register accumulators.
+
+#include <xsimd/xsimd.hpp>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "bpr/core/parallel.hpp"
+#include "bpr/core/tensor.hpp"
+#include "bpr/kernels/conv2d_geometry.hpp"
+
+namespace bpr::kernels {
+
+namespace detail {
+
+inline int direct_worker_index() {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+inline index_t ceil_div(index_t a, index_t b) {
+    return (a + b - 1) / b;
+}
+
+// The flat layout of one image rewritten into phase planes, and the offset of every
+// kernel tap into it. Requires a validated geometry with groups == 1.
+template <typename T>
+struct direct_plan {
+    static constexpr index_t lanes = static_cast<index_t>(xsimd::batch<T>::size);
+
+    index_t plane_h = 0, plane_w = 0, plane = 0;  // one phase plane
+    index_t outputs = 0;                          // out_h * plane_w grid positions
+    index_t vectors = 0;                          // ceil(outputs / lanes)
+    index_t grid = 0;                             // vectors * lanes
+    index_t buffer = 0;                           // elements of the rewritten image
+    std::vector<index_t> offsets;                 // per tap (c, ky, kx), OIHW order
+
+    explicit direct_plan(const conv2d_geometry& g) {
+        const index_t sh = g.stride_h, sw = g.stride_w;
+        plane_h = ceil_div(g.in_h + 2 * g.pad_h, sh);
+        plane_w = ceil_div(g.in_w + 2 * g.pad_w, sw);
+        plane = plane_h * plane_w;
+        outputs = g.out_h() * plane_w;
+        vectors = ceil_div(outputs, lanes);
+        grid = vectors * lanes;
+        const index_t taps = g.in_channels * g.kernel_h * g.kernel_w;
+        offsets.resize(static_cast<std::size_t>(taps));
+        index_t furthest = 0;
+        for (index_t c = 0; c < g.in_channels; ++c)
+            for (index_t ky = 0; ky < g.kernel_h; ++ky)
+                for (index_t kx = 0; kx < g.kernel_w; ++kx) {
+                    const index_t phase = (c * sh + ky % sh) * sw + kx % sw;
+                    const index_t offset = phase * plane + (ky / sh) * plane_w + kx / sw;
+                    offsets[static_cast<std::size_t>((c * g.kernel_h + ky) * g.kernel_w + kx)] =
+                        offset;
+                    furthest = std::max(furthest, offset);
+                }
+        // Garbage grid positions may read past the last plane: keep that tail allocated.
+        buffer = std::max(g.in_channels * sh * sw * plane, furthest + grid);
+    }
+};
+
+// Writes image [C, H, W] into `buffer` as zero-padded phase planes; the tail past the
+// planes is zeroed so that every value read by the kernels is finite.
+template <typename T>
+void to_phase_planes(const conv2d_geometry& g, const direct_plan<T>& plan, const T* image,
+                     T* buffer) {
+    const index_t sh = g.stride_h, sw = g.stride_w;
+    for (index_t c = 0; c < g.in_channels; ++c) {
+        const T* source = image + c * g.in_h * g.in_w;
+        for (index_t py = 0; py < sh; ++py)
+            for (index_t px = 0; px < sw; ++px) {
+                T* target = buffer + ((c * sh + py) * sw + px) * plan.plane;
+                for (index_t i = 0; i < plan.plane_h; ++i) {
+                    T* row = target + i * plan.plane_w;
+                    const index_t iy = i * sh + py - g.pad_h;
+                    if (iy < 0 || iy >= g.in_h) {
+                        std::fill(row, row + plan.plane_w, T(0));
+                        continue;
+                    }
+                    const T* in_row = source + iy * g.in_w;
+                    if (sw == 1) {
+                        // Left padding, the row, right padding.
+                        const index_t left = std::min(g.pad_w, plan.plane_w);
+                        std::fill(row, row + left, T(0));
+                        const index_t count = std::min(g.in_w, plan.plane_w - left);
+                        std::memcpy(row + left, in_row, sizeof(T) * count);
+                        std::fill(row + left + count, row + plan.plane_w, T(0));
+                        continue;
+                    }
+                    for (index_t j = 0; j < plan.plane_w; ++j) {
+                        const index_t ix = j * sw + px - g.pad_w;
+                        row[j] = (ix >= 0 && ix < g.in_w) ? in_row[ix] : T(0);
+                    }
+                }
+            }
+    }
+    const index_t planes_end = g.in_channels * sh * sw * plan.plane;
+    std::fill(buffer + planes_end, buffer + plan.buffer, T(0));
+}
+
+// Output-channel block and vectors per step of the forward kernel: OB x R accumulators
+// plus R input vectors stay within the 32 vector registers of AVX-512 (16 of AVX2
+// spill a little, which still beats im2col).
+inline constexpr index_t forward_block = 8;
+inline constexpr index_t forward_vectors = 3;
+
+// out[o][q .. q + R * lanes) = sum over taps of packed[t][o] * x[offset[t] + q ...].
+template <typename T, int R>
+void direct_forward_tile(const T* x, const index_t* offsets, index_t taps, const T* packed, T* out,
+                         index_t out_stride) {
+    using batch = xsimd::batch<T>;
+    constexpr int lanes = static_cast<int>(batch::size);
+    constexpr int OB = static_cast<int>(forward_block);
+    batch acc[OB][R];
+    for (int o = 0; o < OB; ++o)
+        for (int r = 0; r < R; ++r)
+            acc[o][r] = batch(T(0));
+    for (index_t t = 0; t < taps; ++t) {
+        const T* source = x + offsets[t];
+        batch v[R];
+        for (int r = 0; r < R; ++r)
+            v[r] = batch::load_unaligned(source + r * lanes);
+        const T* w = packed + t * OB;
+        for (int o = 0; o < OB; ++o) {
+            const batch wo(w[o]);
+            for (int r = 0; r < R; ++r)
+                acc[o][r] = xsimd::fma(wo, v[r], acc[o][r]);
+        }
+    }
+    for (int o = 0; o < OB; ++o)
+        for (int r = 0; r < R; ++r)
+            acc[o][r].store_aligned(out + o * out_stride + r * lanes);
+}
+
+// One image: every output-channel block over the whole grid, written to `scratch`
+// [forward_block][plan.grid] and then copied (minus garbage columns, plus bias) out.
+template <typename T>
+void direct_forward_image(const conv2d_geometry& g, const direct_plan<T>& plan, const T* x,
+                          const T* packed, const T* bias, T* output, T* scratch) {
+    constexpr index_t OB = forward_block, R = forward_vectors, lanes = direct_plan<T>::lanes;
+    const index_t taps = static_cast<index_t>(plan.offsets.size());
+    const index_t oh = g.out_h(), ow = g.out_w(), spatial = oh * ow;
+    for (index_t o0 = 0; o0 < g.out_channels; o0 += OB) {
+        const T* w = packed + o0 * taps;
+        index_t v = 0;
+        for (; v + R <= plan.vectors; v += R)
+            direct_forward_tile<T, R>(x + v * lanes, plan.offsets.data(), taps, w,
+                                      scratch + v * lanes, plan.grid);
+        const index_t rest = plan.vectors - v;
+        if (rest == 2)
+            direct_forward_tile<T, 2>(x + v * lanes, plan.offsets.data(), taps, w,
+                                      scratch + v * lanes, plan.grid);
+        else if (rest == 1)
+            direct_forward_tile<T, 1>(x + v * lanes, plan.offsets.data(), taps, w,
+                                      scratch + v * lanes, plan.grid);
+        static_assert(forward_vectors == 3, "the remainder above handles R - 1 <= 2 vectors");
+        const index_t block = std::min(OB, g.out_channels - o0);
+        for (index_t o = 0; o < block; ++o) {
+            const T b = bias ? bias[o0 + o] : T(0);
+            T* plane = output + (o0 + o) * spatial;
+            const T* source = scratch + o * plan.grid;
+            for (index_t y = 0; y < oh; ++y)
+                for (index_t xx = 0; xx < ow; ++xx)
+                    plane[y * ow + xx] = source[y * plan.plane_w + xx] + b;
+        }
+    }
+}
+
+// Packs weight(o, t) as [ceil(O / OB)][taps][OB], zero for o >= O.
+template <typename T, typename Weight>
+void pack_forward_weights(index_t out_channels, index_t taps, Weight&& weight,
+                          std::vector<T>& packed) {
+    constexpr index_t OB = forward_block;
+    const index_t blocks = ceil_div(out_channels, OB);
+    packed.assign(static_cast<std::size_t>(blocks * taps * OB), T(0));
+    for (index_t o = 0; o < out_channels; ++o)
+        for (index_t t = 0; t < taps; ++t)
+            packed[static_cast<std::size_t>(((o / OB) * taps + t) * OB + o % OB)] = weight(o, t);
+}
+
+// Forward over the batch with packed weights; OpenMP over images.
+template <typename T>
+void direct_forward_batch(const conv2d_geometry& g, const direct_plan<T>& plan, const T* input,
+                          const T* packed, const T* bias, T* output,
+                          std::vector<tensor<T>>& buffers) {
+    const int thread_count = threads();
+    if (static_cast<int>(buffers.size()) < thread_count) buffers.resize(thread_count);
+    const index_t scratch_elements = forward_block * plan.grid;
+    const index_t x_elements = ceil_div(plan.buffer, direct_plan<T>::lanes) * direct_plan<T>::lanes;
+    for (int i = 0; i < thread_count; ++i)
+        buffers[i].resize({x_elements + scratch_elements});
+    const index_t in_image = g.in_channels * g.in_h * g.in_w;
+    const index_t out_image = g.out_channels * g.out_h() * g.out_w();
+#pragma omp parallel for schedule(static)
+    for (index_t n = 0; n < g.batch; ++n) {
+        T* x = buffers[direct_worker_index()].data();
+        to_phase_planes(g, plan, input + n * in_image, x);
+        direct_forward_image(g, plan, x, packed, bias, output + n * out_image, x + x_elements);
+    }
+}
+
+// Backward-weight block: TB taps x OB output channels, dot products over the grid.
+inline constexpr index_t weight_block_out = 4;
+inline constexpr index_t weight_block_taps = 6;
+
+// partial[o][t] += sum over images s and grid positions q of
+// gout_s[o][q] * x_s[offset[t] + q], for one OB x TB block. Several images per call
+// amortize the horizontal sums (done through memory: GCC 12 warns falsely inside the
+// AVX-512 reduction intrinsics).
+template <typename T>
+void direct_weight_tile(const T* x, index_t x_stride, const index_t* offsets, const T* gout,
+                        index_t gout_stride, index_t image_stride, index_t images, index_t vectors,
+                        T* partial, index_t partial_stride) {
+    using batch = xsimd::batch<T>;
+    constexpr int lanes = static_cast<int>(batch::size);
+    constexpr int OB = static_cast<int>(weight_block_out);
+    constexpr int TB = static_cast<int>(weight_block_taps);
+    batch acc[OB][TB];
+    for (int o = 0; o < OB; ++o)
+        for (int t = 0; t < TB; ++t)
+            acc[o][t] = batch(T(0));
+    for (index_t s = 0; s < images; ++s) {
+        const T* xs = x + s * x_stride;
+        const T* gs = gout + s * image_stride;
+        for (index_t v = 0; v < vectors; ++v) {
+            batch go[OB];
+            for (int o = 0; o < OB; ++o)
+                go[o] = batch::load_aligned(gs + o * gout_stride + v * lanes);
+            for (int t = 0; t < TB; ++t) {
+                const batch xv = batch::load_unaligned(xs + offsets[t] + v * lanes);
+                for (int o = 0; o < OB; ++o)
+                    acc[o][t] = xsimd::fma(go[o], xv, acc[o][t]);
+            }
+        }
+    }
+    alignas(64) T spill[lanes];
+    for (int o = 0; o < OB; ++o)
+        for (int t = 0; t < TB; ++t) {
+            acc[o][t].store_aligned(spill);
+            T sum = 0;
+            for (int l = 0; l < lanes; ++l)
+                sum += spill[l];
+            partial[o * partial_stride + t] += sum;
+        }
+}
+
+}  // namespace detail
+
+// What it represents: scratch for the direct kernels (per-thread rewritten images,
+// packed weights, weight-gradient partials), reused across calls so the training loop
+// does not allocate once sizes are stable.
+template <typename T>
+struct conv2d_direct_workspace {
+    std::vector<tensor<T>> buffers;
+    std::vector<tensor<T>> partials;
+    std::vector<T> packed;
+};
+
+// True when the direct kernels handle `g` (groups == 1); otherwise use im2col.
+inline bool conv2d_direct_supported(const conv2d_geometry& g) {
+    return g.groups == 1;
+}
+
+// Backward-data runs as a stride-1 forward convolution of grad_output with the
+// flipped, transposed kernel, so it also needs stride 1 and padding < kernel.
+inline bool conv2d_direct_backward_data_supported(const conv2d_geometry& g) {
+    return g.groups == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h < g.kernel_h &&
+           g.pad_w < g.kernel_w;
+}
+
+// output = conv(input, weight) + bias (bias may be null). Requires
+// conv2d_direct_supported(g).
+template <typename T>
+void conv2d_direct_forward(const conv2d_geometry& g, const T* input, const T* weight, const T* bias,
+                           T* output, conv2d_direct_workspace<T>& workspace) {
+    BPR_REQUIRE(conv2d_direct_supported(g), "conv2d_direct_forward: groups must be 1, got ",
+                g.groups);
+    const detail::direct_plan<T> plan(g);
+    const index_t taps = g.patch_size();
+    detail::pack_forward_weights<T>(
+        g.out_channels, taps, [&](index_t o, index_t t) { return weight[o * taps + t]; },
+        workspace.packed);
+    detail::direct_forward_batch(g, plan, input, workspace.packed.data(), bias, output,
+                                 workspace.buffers);
+}
+
+// grad_input = conv_transpose(grad_output, weight). Requires
+// conv2d_direct_backward_data_supported(g).
+template <typename T>
+void conv2d_direct_backward_data(const conv2d_geometry& g, const T* grad_output, const T* weight,
+                                 T* grad_input, conv2d_direct_workspace<T>& workspace) {
+    BPR_REQUIRE(conv2d_direct_backward_data_supported(g),
+                "conv2d_direct_backward_data: needs groups 1, stride 1 and padding < kernel, got "
+                "groups ",
+                g.groups, ", stride ", g.stride_h, "x", g.stride_w, ", padding ", g.pad_h, "x",
+                g.pad_w);
+    // The adjoint of a stride-1 convolution is a convolution of grad_output, padded by
+    // kernel - 1 - pad, with weight'[c][o][ky][kx] = weight[o][c][kh-1-ky][kw-1-kx].
+    conv2d_geometry t;
+    t.batch = g.batch, t.in_channels = g.out_channels, t.in_h = g.out_h(), t.in_w = g.out_w();
+    t.out_channels = g.in_channels, t.kernel_h = g.kernel_h, t.kernel_w = g.kernel_w;
+    t.pad_h = g.kernel_h - 1 - g.pad_h, t.pad_w = g.kernel_w - 1 - g.pad_w;
+    const detail::direct_plan<T> plan(t);
+    const index_t kh = g.kernel_h, kw = g.kernel_w, cin = g.in_channels;
+    detail::pack_forward_weights<T>(
+        t.out_channels, t.patch_size(),
+        [&](index_t c, index_t tap) {
+            const index_t o = tap / (kh * kw), ky = tap / kw % kh, kx = tap % kw;
+            return weight[((o * cin + c) * kh + (kh - 1 - ky)) * kw + (kw - 1 - kx)];
+        },
+        workspace.packed);
+    detail::direct_forward_batch(t, plan, grad_output, workspace.packed.data(),
+                                 static_cast<const T*>(nullptr), grad_input, workspace.buffers);
+}
+
+// grad_weight = sum over the batch and positions of grad_output x input patches;
+// grad_bias (may be null) = sum of grad_output. Per-thread partials are reduced in
+// thread order: deterministic for a given thread count. Requires
+// conv2d_direct_supported(g).
+template <typename T>
+void conv2d_direct_backward_weight(const conv2d_geometry& g, const T* input, const T* grad_output,
+                                   T* grad_weight, T* grad_bias,
+                                   conv2d_direct_workspace<T>& workspace) {
+    BPR_REQUIRE(conv2d_direct_supported(g), "conv2d_direct_backward_weight: groups must be 1, got ",
+                g.groups);
+    constexpr index_t OB = detail::weight_block_out, TB = detail::weight_block_taps;
+    constexpr index_t lanes = detail::direct_plan<T>::lanes;
+    const detail::direct_plan<T> plan(g);
+    const index_t taps = g.patch_size();
+    const index_t out_blocks = detail::ceil_div(g.out_channels, OB);
+    const index_t tap_blocks = detail::ceil_div(taps, TB);
+    const index_t padded_out = out_blocks * OB, padded_taps = tap_blocks * TB;
+    // Taps past the end read offset 0 and land in discarded partial columns.
+    std::vector<index_t> offsets(plan.offsets);
+    offsets.resize(static_cast<std::size_t>(padded_taps), 0);
+
+    // Images per tile call: enough grid vectors to amortize the horizontal sums.
+    const index_t images = std::min<index_t>({16, g.batch, detail::ceil_div(64, plan.vectors)});
+    const index_t chunks = detail::ceil_div(g.batch, images);
+
+    const int thread_count = threads();
+    if (static_cast<int>(workspace.buffers.size()) < thread_count)
+        workspace.buffers.resize(thread_count);
+    if (static_cast<int>(workspace.partials.size()) < thread_count)
+        workspace.partials.resize(thread_count);
+    const index_t x_elements = detail::ceil_div(plan.buffer, lanes) * lanes;
+    const index_t gout_elements = padded_out * plan.grid;
+    for (int i = 0; i < thread_count; ++i) {
+        workspace.buffers[i].resize({images * (x_elements + gout_elements)});
+        // Rows of padded output channels and garbage columns stay zero throughout.
+        workspace.buffers[i].zero();
+        workspace.partials[i].resize({padded_out * padded_taps});
+        workspace.partials[i].zero();
+    }
+    const index_t in_image = g.in_channels * g.in_h * g.in_w;
+    const index_t oh = g.out_h(), ow = g.out_w(), spatial = oh * ow;
+#pragma omp parallel for schedule(static)
+    for (index_t chunk = 0; chunk < chunks; ++chunk) {
+        const int worker = detail::direct_worker_index();
+        T* x = workspace.buffers[worker].data();
+        T* gout = x + images * x_elements;
+        T* partial = workspace.partials[worker].data();
+        const index_t first = chunk * images, count = std::min(images, g.batch - first);
+        for (index_t s = 0; s < count; ++s) {
+            const index_t n = first + s;
+            detail::to_phase_planes(g, plan, input + n * in_image, x + s * x_elements);
+            for (index_t o = 0; o < g.out_channels; ++o) {
+                const T* source = grad_output + (n * g.out_channels + o) * spatial;
+                T* target = gout + s * gout_elements + o * plan.grid;
+                for (index_t y = 0; y < oh; ++y)
+                    std::memcpy(target + y * plan.plane_w, source + y * ow, sizeof(T) * ow);
+            }
+        }
+        for (index_t ob = 0; ob < out_blocks; ++ob)
+            for (index_t tb = 0; tb < tap_blocks; ++tb)
+                detail::direct_weight_tile(x, x_elements, offsets.data() + tb * TB,
+                                           gout + ob * OB * plan.grid, plan.grid, gout_elements,
+                                           count, plan.vectors,
+                                           partial + ob * OB * padded_taps + tb * TB, padded_taps);
+    }
+    std::fill(grad_weight, grad_weight + g.out_channels * taps, T(0));
+    for (int i = 0; i < thread_count; ++i) {
+        const T* partial = workspace.partials[i].data();
+        for (index_t o = 0; o < g.out_channels; ++o)
+            for (index_t t = 0; t < taps; ++t)
+                grad_weight[o * taps + t] += partial[o * padded_taps + t];
+    }
+    if (grad_bias) {
+        for (index_t o = 0; o < g.out_channels; ++o) {
+            T sum = 0;
+            for (index_t n = 0; n < g.batch; ++n) {
+                const T* plane = grad_output + (n * g.out_channels + o) * spatial;
+                for (index_t i = 0; i < spatial; ++i)
+                    sum += plane[i];
+            }
+            grad_bias[o] = sum;
+        }
+    }
+}
+
+}  // namespace bpr::kernels
