@@ -24,8 +24,8 @@ struct loader_options {
     bool shuffle = true;     // a new seeded order every epoch; false: dataset order
     bool drop_last = false;  // drop the last, smaller batch
     std::uint64_t seed = 0;
-    normalization norm;
-    augmentation augment;  // none by default (evaluation)
+    normalization norm{};
+    augmentation augment{};  // none by default (evaluation)
 };
 
 // One mini-batch: images [B, C, H, W] normalized floats, their labels, and the

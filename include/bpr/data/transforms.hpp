@@ -20,8 +20,8 @@ namespace bpr::data {
 // Requires (checked by check()): equal lengths, every stddev > 0. An empty
 // normalization means "only scale to [0, 1]".
 struct normalization {
-    std::vector<float> mean;
-    std::vector<float> stddev;
+    std::vector<float> mean{};
+    std::vector<float> stddev{};
 
     index_t channels() const { return static_cast<index_t>(mean.size()); }
 
