@@ -61,7 +61,9 @@ class tensor {
     tensor& operator=(const tensor& other) {
         if (this != &other) {
             resize(other.shape_);
-            if (size() > 0) std::memcpy(data(), other.data(), sizeof(T) * size());
+            // A default-constructed tensor (rank 0) has no storage: nothing to copy.
+            if (size() > 0 && other.data() != nullptr)
+                std::memcpy(data(), other.data(), sizeof(T) * size());
         }
         return *this;
     }
