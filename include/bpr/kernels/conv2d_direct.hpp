@@ -216,49 +216,50 @@ void direct_forward_batch(const conv2d_geometry& g, const direct_plan<T>& plan, 
     }
 }
 
-// Backward-weight block: TB taps x OB output channels, dot products over the grid.
-inline constexpr index_t weight_block_out = 4;
-inline constexpr index_t weight_block_taps = 6;
-
-// partial[o][t] += sum over images s and grid positions q of
-// gout_s[o][q] * x_s[offset[t] + q], for one OB x TB block. Several images per call
-// amortize the horizontal sums (done through memory: GCC 12 warns falsely inside the
-// AVX-512 reduction intrinsics).
-template <typename T>
-void direct_weight_tile(const T* x, index_t x_stride, const index_t* offsets, const T* gout,
-                        index_t gout_stride, index_t image_stride, index_t images, index_t vectors,
-                        T* partial, index_t partial_stride) {
+// Backward-weight: grad_out is transposed to [grid position][output channel] so that a
+// vector holds OV * lanes output channels; each grid position then broadcasts TB input
+// values (one per tap) against them. No horizontal sums are needed and the result for a
+// block is a [TB][OV * lanes] slice of the [tap][output channel] partial.
+template <typename T, int OV, int TB>
+void direct_weight_tile(const T* x, const index_t* offsets, const T* gout_t, index_t channels,
+                        index_t positions, T* partial) {
     using batch = xsimd::batch<T>;
     constexpr int lanes = static_cast<int>(batch::size);
-    constexpr int OB = static_cast<int>(weight_block_out);
-    constexpr int TB = static_cast<int>(weight_block_taps);
-    batch acc[OB][TB];
-    for (int o = 0; o < OB; ++o)
-        for (int t = 0; t < TB; ++t)
-            acc[o][t] = batch(T(0));
-    for (index_t s = 0; s < images; ++s) {
-        const T* xs = x + s * x_stride;
-        const T* gs = gout + s * image_stride;
-        for (index_t v = 0; v < vectors; ++v) {
-            batch go[OB];
-            for (int o = 0; o < OB; ++o)
-                go[o] = batch::load_aligned(gs + o * gout_stride + v * lanes);
-            for (int t = 0; t < TB; ++t) {
-                const batch xv = batch::load_unaligned(xs + offsets[t] + v * lanes);
-                for (int o = 0; o < OB; ++o)
-                    acc[o][t] = xsimd::fma(go[o], xv, acc[o][t]);
-            }
+    batch acc[TB][OV];
+    for (int t = 0; t < TB; ++t)
+        for (int v = 0; v < OV; ++v)
+            acc[t][v] = batch(T(0));
+    const T* sources[TB];
+    for (int t = 0; t < TB; ++t)
+        sources[t] = x + offsets[t];
+    for (index_t q = 0; q < positions; ++q) {
+        batch go[OV];
+        for (int v = 0; v < OV; ++v)
+            go[v] = batch::load_aligned(gout_t + q * channels + v * lanes);
+        for (int t = 0; t < TB; ++t) {
+            const batch xv(sources[t][q]);
+            for (int v = 0; v < OV; ++v)
+                acc[t][v] = xsimd::fma(go[v], xv, acc[t][v]);
         }
     }
-    alignas(64) T spill[lanes];
-    for (int o = 0; o < OB; ++o)
-        for (int t = 0; t < TB; ++t) {
-            acc[o][t].store_aligned(spill);
-            T sum = 0;
-            for (int l = 0; l < lanes; ++l)
-                sum += spill[l];
-            partial[o * partial_stride + t] += sum;
+    for (int t = 0; t < TB; ++t)
+        for (int v = 0; v < OV; ++v) {
+            T* target = partial + t * channels + v * lanes;
+            (batch::load_aligned(target) + acc[t][v]).store_aligned(target);
         }
+}
+
+// All blocks of one image: output-channel vectors OV at a time, taps TB at a time
+// (the tap list is padded to a multiple of TB; padded rows of `partial` are discarded).
+// Blocking the positions so that grad_out stays in L1 measured no faster.
+template <typename T, int OV, int TB>
+void direct_weight_image(const T* x, const index_t* offsets, index_t padded_taps, const T* gout_t,
+                         index_t channels, index_t positions, T* partial) {
+    constexpr index_t lanes = static_cast<index_t>(xsimd::batch<T>::size);
+    for (index_t o0 = 0; o0 < channels; o0 += OV * lanes)
+        for (index_t t0 = 0; t0 < padded_taps; t0 += TB)
+            direct_weight_tile<T, OV, TB>(x, offsets + t0, gout_t + o0, channels, positions,
+                                          partial + t0 * channels + o0);
 }
 
 }  // namespace detail
@@ -340,20 +341,19 @@ void conv2d_direct_backward_weight(const conv2d_geometry& g, const T* input, con
                                    conv2d_direct_workspace<T>& workspace) {
     BPR_REQUIRE(conv2d_direct_supported(g), "conv2d_direct_backward_weight: groups must be 1, got ",
                 g.groups);
-    constexpr index_t OB = detail::weight_block_out, TB = detail::weight_block_taps;
     constexpr index_t lanes = detail::direct_plan<T>::lanes;
     const detail::direct_plan<T> plan(g);
     const index_t taps = g.patch_size();
-    const index_t out_blocks = detail::ceil_div(g.out_channels, OB);
-    const index_t tap_blocks = detail::ceil_div(taps, TB);
-    const index_t padded_out = out_blocks * OB, padded_taps = tap_blocks * TB;
-    // Taps past the end read offset 0 and land in discarded partial columns.
+    // Output channels padded to whole vectors; OV vectors per block, TB taps per block:
+    // OV * TB = 24 accumulators.
+    const index_t channels = detail::ceil_div(g.out_channels, lanes) * lanes;
+    const index_t channel_vectors = channels / lanes;
+    const int ov = channel_vectors % 4 == 0 ? 4 : channel_vectors % 2 == 0 ? 2 : 1;
+    const index_t tb = 24 / ov;
+    const index_t padded_taps = detail::ceil_div(taps, tb) * tb;
+    // Padded taps read offset 0 and land in discarded partial rows.
     std::vector<index_t> offsets(plan.offsets);
     offsets.resize(static_cast<std::size_t>(padded_taps), 0);
-
-    // Images per tile call: enough grid vectors to amortize the horizontal sums.
-    const index_t images = std::min<index_t>({16, g.batch, detail::ceil_div(64, plan.vectors)});
-    const index_t chunks = detail::ceil_div(g.batch, images);
 
     const int thread_count = threads();
     if (static_cast<int>(workspace.buffers.size()) < thread_count)
@@ -361,46 +361,46 @@ void conv2d_direct_backward_weight(const conv2d_geometry& g, const T* input, con
     if (static_cast<int>(workspace.partials.size()) < thread_count)
         workspace.partials.resize(thread_count);
     const index_t x_elements = detail::ceil_div(plan.buffer, lanes) * lanes;
-    const index_t gout_elements = padded_out * plan.grid;
+    const index_t positions = plan.outputs;
     for (int i = 0; i < thread_count; ++i) {
-        workspace.buffers[i].resize({images * (x_elements + gout_elements)});
-        // Rows of padded output channels and garbage columns stay zero throughout.
+        workspace.buffers[i].resize({x_elements + positions * channels});
+        // Padded channels and garbage grid columns of grad_out stay zero throughout.
         workspace.buffers[i].zero();
-        workspace.partials[i].resize({padded_out * padded_taps});
+        workspace.partials[i].resize({padded_taps * channels});
         workspace.partials[i].zero();
     }
     const index_t in_image = g.in_channels * g.in_h * g.in_w;
     const index_t oh = g.out_h(), ow = g.out_w(), spatial = oh * ow;
 #pragma omp parallel for schedule(static)
-    for (index_t chunk = 0; chunk < chunks; ++chunk) {
+    for (index_t n = 0; n < g.batch; ++n) {
         const int worker = detail::direct_worker_index();
         T* x = workspace.buffers[worker].data();
-        T* gout = x + images * x_elements;
+        T* gout_t = x + x_elements;
         T* partial = workspace.partials[worker].data();
-        const index_t first = chunk * images, count = std::min(images, g.batch - first);
-        for (index_t s = 0; s < count; ++s) {
-            const index_t n = first + s;
-            detail::to_phase_planes(g, plan, input + n * in_image, x + s * x_elements);
-            for (index_t o = 0; o < g.out_channels; ++o) {
-                const T* source = grad_output + (n * g.out_channels + o) * spatial;
-                T* target = gout + s * gout_elements + o * plan.grid;
-                for (index_t y = 0; y < oh; ++y)
-                    std::memcpy(target + y * plan.plane_w, source + y * ow, sizeof(T) * ow);
+        detail::to_phase_planes(g, plan, input + n * in_image, x);
+        const T* source = grad_output + n * g.out_channels * spatial;
+        for (index_t y = 0; y < oh; ++y)
+            for (index_t xx = 0; xx < ow; ++xx) {
+                T* target = gout_t + (y * plan.plane_w + xx) * channels;
+                for (index_t o = 0; o < g.out_channels; ++o)
+                    target[o] = source[o * spatial + y * ow + xx];
             }
-        }
-        for (index_t ob = 0; ob < out_blocks; ++ob)
-            for (index_t tb = 0; tb < tap_blocks; ++tb)
-                detail::direct_weight_tile(x, x_elements, offsets.data() + tb * TB,
-                                           gout + ob * OB * plan.grid, plan.grid, gout_elements,
-                                           count, plan.vectors,
-                                           partial + ob * OB * padded_taps + tb * TB, padded_taps);
+        if (ov == 4)
+            detail::direct_weight_image<T, 4, 6>(x, offsets.data(), padded_taps, gout_t, channels,
+                                                 positions, partial);
+        else if (ov == 2)
+            detail::direct_weight_image<T, 2, 12>(x, offsets.data(), padded_taps, gout_t, channels,
+                                                  positions, partial);
+        else
+            detail::direct_weight_image<T, 1, 24>(x, offsets.data(), padded_taps, gout_t, channels,
+                                                  positions, partial);
     }
     std::fill(grad_weight, grad_weight + g.out_channels * taps, T(0));
     for (int i = 0; i < thread_count; ++i) {
         const T* partial = workspace.partials[i].data();
         for (index_t o = 0; o < g.out_channels; ++o)
             for (index_t t = 0; t < taps; ++t)
-                grad_weight[o * taps + t] += partial[o * padded_taps + t];
+                grad_weight[o * taps + t] += partial[t * channels + o];
     }
     if (grad_bias) {
         for (index_t o = 0; o < g.out_channels; ++o) {
