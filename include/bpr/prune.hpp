@@ -5,4 +5,5 @@
 #include "bpr/prune/criterion.hpp"
 #include "bpr/prune/pruner.hpp"
 #include "bpr/prune/schedule.hpp"
+#include "bpr/report/sparsity_report.hpp"
 #include "bpr/sparse.hpp"
