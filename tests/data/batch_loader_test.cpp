@@ -8,13 +8,14 @@
 using bpr::index_t;
 
 namespace {
-// n images 3x8x8 whose pixels encode the image index; label = index % 4.
-bpr::data::dataset numbered(index_t n) {
+// n images 3 x side x side whose pixels encode the image index; label = index % 4.
+bpr::data::dataset numbered(index_t n, index_t side = 8) {
     bpr::data::dataset d;
-    d.images.resize({n, 3, 8, 8});
+    d.images.resize({n, 3, side, side});
+    const index_t size = 3 * side * side;
     for (index_t i = 0; i < n; ++i)
-        for (index_t k = 0; k < 192; ++k)
-            d.images[i * 192 + k] = static_cast<std::uint8_t>((i * 7 + k) % 256);
+        for (index_t k = 0; k < size; ++k)
+            d.images[i * size + k] = static_cast<std::uint8_t>((i * 7 + k) % 256);
     for (index_t i = 0; i < n; ++i)
         d.labels.push_back(static_cast<int>(i % 4));
     d.num_classes = 4;
@@ -87,11 +88,13 @@ TEST_CASE("batch loader order: seeded per epoch, identity without shuffle",
 
 TEST_CASE("batch loader augmentation is deterministic for (seed, epoch) and thread count",
           "[data][batch_loader]") {
-    const auto d = numbered(40);
+    // Batches of 16 x 3x32x32 are large enough for the parallel path to run.
+    const auto d = numbered(40, 32);
     const bpr::data::loader_options options{.batch_size = 16,
                                             .seed = 11,
                                             .norm = {{0.1f, 0.2f, 0.3f}, {0.5f, 0.6f, 0.7f}},
-                                            .augment = {.pad = 2, .flip = true}};
+                                            .augment = {.pad = 2, .flip = true},
+                                            .parallel = true};
     const int saved = bpr::threads();
     bpr::set_threads(1);
     bpr::data::batch_loader one(d, options);
@@ -109,7 +112,7 @@ TEST_CASE("batch loader augmentation is deterministic for (seed, epoch) and thre
     one.load(2, b2);
     one.load(1, b2);
     CHECK(std::equal(b1.images.begin(), b1.images.end(), b2.images.begin()));
-    CHECK(std::equal(b1.images.begin(), b1.images.end(), serial.begin() + 16 * 192));
+    CHECK(std::equal(b1.images.begin(), b1.images.end(), serial.begin() + 16 * 3072));
 
     // Augmentation changes images; padding reads as black, normalized.
     auto plain = options;
