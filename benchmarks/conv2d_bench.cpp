@@ -1,7 +1,7 @@
 // Dense convolution over ResNet-20's (CIFAR) convolution shapes at batch 128:
 // forward, backward-data and backward-weight, reported in GFLOP/s.
 // benchmarks/conv2d_compare.py runs the same shapes in PyTorch side by side.
-// Threads: BPR_THREADS (default 2).
+// Threads: BPR_THREADS (default 2). Names: conv2d/<implementation>/<shape>/<pass>.
 
 #include <benchmark/benchmark.h>
 
@@ -46,27 +46,66 @@ void fill_random(bpr::tensor<T>& t, std::uint64_t seed) {
 
 enum class pass { forward, backward_data, backward_weight };
 
+// dispatch: the public conv2d_* functions (direct kernels where they apply);
+// im2col_omp: im2col + GEMM with OpenMP over the batch, one GEMM per image;
+// im2col_eigen: the same loop on one OpenMP thread with Eigen's GEMM threaded instead.
+enum class impl { dispatch, im2col_omp, im2col_eigen };
+
+// Pins OpenMP to one thread (Eigen keeps its own count) for the lifetime of the guard.
+struct eigen_threads_only {
+    int saved = bpr::threads();
+    explicit eigen_threads_only(bool active) {
+        if (active) {
+#ifdef _OPENMP
+            omp_set_num_threads(1);
+#endif
+        } else {
+            saved = 0;
+        }
+    }
+    ~eigen_threads_only() {
+#ifdef _OPENMP
+        if (saved > 0) omp_set_num_threads(saved);
+#endif
+    }
+};
+
 template <typename T>
-void run(benchmark::State& state, conv_shape s, pass p) {
+void run(benchmark::State& state, conv_shape s, pass p, impl which) {
     const auto g = geometry_of(s);
     bpr::tensor<T> input(g.input_shape()), weight(g.weight_shape()), output(g.output_shape());
     bpr::tensor<T> grad_out(g.output_shape()), grad_in(g.input_shape()), grad_w(g.weight_shape());
     fill_random(input, 1), fill_random(weight, 2), fill_random(grad_out, 3);
     bpr::kernels::conv2d_workspace<T> workspace;
+    namespace k = bpr::kernels;
+    const eigen_threads_only guard(which == impl::im2col_eigen);
+    const bool direct = which == impl::dispatch;
     for (auto _ : state) {
         switch (p) {
             case pass::forward:
-                bpr::kernels::conv2d_forward<T>(g, input.data(), weight.data(), nullptr,
+                if (direct)
+                    k::conv2d_forward<T>(g, input.data(), weight.data(), nullptr, output.data(),
+                                         workspace);
+                else
+                    k::conv2d_im2col_forward<T>(g, input.data(), weight.data(), nullptr,
                                                 output.data(), workspace);
                 benchmark::DoNotOptimize(output.data());
                 break;
             case pass::backward_data:
-                bpr::kernels::conv2d_backward_data<T>(g, grad_out.data(), weight.data(),
+                if (direct)
+                    k::conv2d_backward_data<T>(g, grad_out.data(), weight.data(), grad_in.data(),
+                                               workspace);
+                else
+                    k::conv2d_im2col_backward_data<T>(g, grad_out.data(), weight.data(),
                                                       grad_in.data(), workspace);
                 benchmark::DoNotOptimize(grad_in.data());
                 break;
             case pass::backward_weight:
-                bpr::kernels::conv2d_backward_weight<T>(g, input.data(), grad_out.data(),
+                if (direct)
+                    k::conv2d_backward_weight<T>(g, input.data(), grad_out.data(), grad_w.data(),
+                                                 nullptr, workspace);
+                else
+                    k::conv2d_im2col_backward_weight<T>(g, input.data(), grad_out.data(),
                                                         grad_w.data(), nullptr, workspace);
                 benchmark::DoNotOptimize(grad_w.data());
                 break;
@@ -86,14 +125,18 @@ void register_all(bool wall_time) {
     const std::pair<const char*, pass> passes[] = {{"fwd", pass::forward},
                                                    {"bwd_data", pass::backward_data},
                                                    {"bwd_weight", pass::backward_weight}};
-    for (const auto& s : resnet20_shapes)
-        for (const auto& [pass_name, p] : passes) {
-            auto* b = benchmark::RegisterBenchmark(
-                (std::string("conv2d_float/") + s.name + "/" + pass_name).c_str(),
-                [s, p](benchmark::State& state) { run<float>(state, s, p); });
-            b->Unit(benchmark::kMillisecond);
-            if (wall_time) b->UseRealTime();
-        }
+    const std::pair<const char*, impl> impls[] = {{"dispatch", impl::dispatch},
+                                                  {"im2col_omp", impl::im2col_omp},
+                                                  {"im2col_eigen", impl::im2col_eigen}};
+    for (const auto& [impl_name, which] : impls)
+        for (const auto& s : resnet20_shapes)
+            for (const auto& [pass_name, p] : passes) {
+                auto* b = benchmark::RegisterBenchmark(
+                    (std::string("conv2d/") + impl_name + "/" + s.name + "/" + pass_name).c_str(),
+                    [s, p, which](benchmark::State& state) { run<float>(state, s, p, which); });
+                b->Unit(benchmark::kMillisecond);
+                if (wall_time) b->UseRealTime();
+            }
 }
 
 }  // namespace

@@ -76,13 +76,14 @@ def bpr_gflops(binary, threads, repeats):
     env = dict(os.environ, BPR_THREADS=str(threads))
     out = subprocess.run(
         [binary, "--benchmark_format=json", "--benchmark_min_time=0.3",
+         "--benchmark_filter=conv2d/dispatch/",
          f"--benchmark_repetitions={repeats}", "--benchmark_report_aggregates_only=true"],
         env=env, check=True, capture_output=True, text=True).stdout
     results = {}
     for b in json.loads(out)["benchmarks"]:
-        if b.get("aggregate_name") != "median":
+        if repeats > 1 and b.get("aggregate_name") != "median":
             continue
-        _, name, p = b["run_name"].split("/")[:3]
+        _, _, name, p = b["run_name"].split("/")[:4]
         results[(name, p)] = b["GFLOP/s"]
     return results
 

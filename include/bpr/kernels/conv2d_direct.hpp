@@ -94,20 +94,21 @@ void to_phase_planes(const conv2d_geometry& g, const direct_plan<T>& plan, const
                         std::fill(row, row + plan.plane_w, T(0));
                         continue;
                     }
+                    // Columns j with 0 <= j * sw + px - pad_w < in_w, then zeros around.
                     const T* in_row = source + iy * g.in_w;
-                    if (sw == 1) {
-                        // Left padding, the row, right padding.
-                        const index_t left = std::min(g.pad_w, plan.plane_w);
-                        std::fill(row, row + left, T(0));
-                        const index_t count = std::min(g.in_w, plan.plane_w - left);
-                        std::memcpy(row + left, in_row, sizeof(T) * count);
-                        std::fill(row + left + count, row + plan.plane_w, T(0));
-                        continue;
-                    }
-                    for (index_t j = 0; j < plan.plane_w; ++j) {
-                        const index_t ix = j * sw + px - g.pad_w;
-                        row[j] = (ix >= 0 && ix < g.in_w) ? in_row[ix] : T(0);
-                    }
+                    const index_t shift = px - g.pad_w;
+                    const index_t first =
+                        std::min(plan.plane_w, ceil_div(std::max<index_t>(g.pad_w - px, 0), sw));
+                    const index_t last = std::clamp<index_t>(ceil_div(g.in_w + g.pad_w - px, sw),
+                                                             first, plan.plane_w);
+                    std::fill(row, row + first, T(0));
+                    if (sw == 1)
+                        std::memcpy(row + first, in_row + first + shift,
+                                    sizeof(T) * (last - first));
+                    else
+                        for (index_t j = first; j < last; ++j)
+                            row[j] = in_row[j * sw + shift];
+                    std::fill(row + last, row + plan.plane_w, T(0));
                 }
             }
     }
@@ -349,7 +350,7 @@ void conv2d_direct_backward_weight(const conv2d_geometry& g, const T* input, con
     const index_t channels = detail::ceil_div(g.out_channels, lanes) * lanes;
     const index_t channel_vectors = channels / lanes;
     const int ov = channel_vectors % 4 == 0 ? 4 : channel_vectors % 2 == 0 ? 2 : 1;
-    const index_t tb = 24 / ov;
+    const index_t tb = ov == 1 ? 12 : 24 / ov;
     const index_t padded_taps = detail::ceil_div(taps, tb) * tb;
     // Padded taps read offset 0 and land in discarded partial rows.
     std::vector<index_t> offsets(plan.offsets);
@@ -392,7 +393,7 @@ void conv2d_direct_backward_weight(const conv2d_geometry& g, const T* input, con
             detail::direct_weight_image<T, 2, 12>(x, offsets.data(), padded_taps, gout_t, channels,
                                                   positions, partial);
         else
-            detail::direct_weight_image<T, 1, 24>(x, offsets.data(), padded_taps, gout_t, channels,
+            detail::direct_weight_image<T, 1, 12>(x, offsets.data(), padded_taps, gout_t, channels,
                                                   positions, partial);
     }
     std::fill(grad_weight, grad_weight + g.out_channels * taps, T(0));
