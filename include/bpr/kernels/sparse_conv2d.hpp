@@ -2,6 +2,8 @@
 // Direct sparse convolution, hand-vectorized with xsimd: vectorized over output
 // positions, register-blocked over output channels, input channels in L1-sized chunks.
 
+#include <algorithm>
+#include <array>
 #include <cstring>
 #include <type_traits>
 #include <utility>
@@ -16,6 +18,9 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 namespace bpr::kernels {
 
@@ -23,12 +28,27 @@ namespace bpr::kernels {
 // one output grid per thread.
 struct sparse_conv2d_workspace {
     std::vector<tensor<float>> inputs, grids;
+    // The input layout whose zero border (and zero tail) the buffers already hold:
+    // weights of the same geometry share it.
+    std::array<index_t, 8> prepared_key{};
+    std::size_t prepared_count = 0;
 
-    void prepare(std::size_t count, index_t input_size, index_t grid_size) {
+    // Sizes the buffers and zeroes the packed inputs unless they already hold a zero
+    // border for the layout of `w` (only the interior is rewritten per image).
+    void prepare(const sparse_conv2d_weights& w, std::size_t count, index_t grid_size) {
+        const conv2d_geometry& g = w.geometry;
+        const std::array<index_t, 8> key{g.in_channels, g.in_h,     g.in_w, g.pad_h,
+                                         g.pad_w,       g.stride_h, w.wq,   w.input_size};
+        const bool same = key == prepared_key && prepared_count >= count;
         if (inputs.size() < count) inputs.resize(count), grids.resize(count);
         for (std::size_t i = 0; i < count; ++i) {
-            inputs[i].resize({input_size});
+            inputs[i].resize({w.input_size});
             grids[i].resize({grid_size});
+        }
+        if (!same) {
+            for (std::size_t i = 0; i < count; ++i)
+                inputs[i].zero();
+            prepared_key = key, prepared_count = count;
         }
     }
 };
@@ -46,13 +66,72 @@ inline void static_for(F&& f) {
     static_for_impl(std::make_index_sequence<N>{}, std::forward<F>(f));
 }
 
+// dst[0, n) = src[0, n) with vectors; on AVX-512 the tail is one masked move, so the
+// many short rows of small feature maps do not fall back to scalar code.
+template <class Arch>
+inline void copy_floats(float* dst, const float* src, index_t n) {
+    using batch = xsimd::batch<float, Arch>;
+    constexpr index_t lanes = batch::size;
+    index_t i = 0;
+    for (; i + lanes <= n; i += lanes)
+        batch::load_unaligned(src + i).store_unaligned(dst + i);
+    if (i == n) return;
+#if defined(__AVX512F__)
+    if constexpr (lanes == 16 && std::is_base_of_v<xsimd::avx512f, Arch>) {
+        const auto mask = static_cast<__mmask16>((1u << (n - i)) - 1u);
+        _mm512_mask_storeu_ps(dst + i, mask, _mm512_maskz_loadu_ps(mask, src + i));
+        return;
+    }
+#endif
+    for (; i < n; ++i)
+        dst[i] = src[i];
+}
+
+// The interior of input channels [c0, c1) of the packed layout (its border is zero
+// already, see sparse_conv2d_workspace::prepare).
+template <class Arch>
+void sparse_pack_channels(const sparse_conv2d_weights& w, const float* image, float* packed,
+                          index_t c0, index_t c1) {
+    const conv2d_geometry& g = w.geometry;
+    const index_t h = g.in_h, wd = g.in_w;
+    if (g.stride_h != 1) {
+        sparse_pack_input_channels(w, image, packed, c0, c1);
+        return;
+    }
+    for (index_t c = c0; c < c1; ++c) {
+        const float* src = image + c * h * wd;
+        float* dst = packed + c * w.channel_stride + g.pad_h * w.wq + g.pad_w;
+        for (index_t y = 0; y < h; ++y)
+            copy_floats<Arch>(dst + y * w.wq, src + y * wd, wd);
+    }
+}
+
 // One (chunk, block, tile): R output rows x T vectors of positions accumulated in
 // registers. `in` points at the chunk's input shifted by the tile's first position,
 // `out` at the block's first grid row shifted likewise.
+template <class Arch>
+inline xsimd::batch<float, Arch> activate(xsimd::batch<float, Arch> x, activation act) {
+    using batch = xsimd::batch<float, Arch>;
+    switch (act) {
+        case activation::none:
+            return x;
+        case activation::relu:
+            return xsimd::max(x, batch(0.0f));
+        case activation::relu6:
+            return xsimd::min(xsimd::max(x, batch(0.0f)), batch(6.0f));
+        case activation::silu:
+            return x / (batch(1.0f) + xsimd::exp(-x));
+    }
+    return x;
+}
+
+// `e` is non-null on the last chunk: the epilogue of the block's channels (`channels`,
+// -1 for padding rows) is applied before the store.
 template <class Arch, std::size_t R, std::size_t T, class Offset>
 inline void sparse_block_tile(const float* in, const float* values, const Offset* offsets,
                               const sparse_conv2d_weights::segment& seg, float* out,
-                              index_t out_stride, bool first) {
+                              index_t out_stride, bool first, const epilogue* e,
+                              const index_t* channels) {
     using batch = xsimd::batch<float, Arch>;
     constexpr std::size_t lanes = batch::size;
     batch acc[R][T];
@@ -81,6 +160,17 @@ inline void sparse_block_tile(const float* in, const float* values, const Offset
             });
         }
     });
+    if (e && !e->is_identity()) {
+        static_for<R>([&](auto r) {
+            const index_t channel = channels[r];
+            if (channel < 0) return;
+            const batch scale(e->scale ? e->scale[channel] : 1.0f);
+            const batch bias(e->bias ? e->bias[channel] : 0.0f);
+            static_for<T>([&](auto t) {
+                acc[r][t] = activate<Arch>(xsimd::fma(acc[r][t], scale, bias), e->act);
+            });
+        });
+    }
     static_for<R>([&](auto r) {
         static_for<T>([&](auto t) { acc[r][t].store_aligned(out + r * out_stride + t * lanes); });
     });
@@ -89,14 +179,16 @@ inline void sparse_block_tile(const float* in, const float* values, const Offset
 // All chunks and tiles of blocks first, first + step, ... of one packed image.
 template <class Arch, std::size_t T, class Offset>
 void sparse_conv2d_blocks(const sparse_conv2d_weights& w, const Offset* offsets,
-                          const float* packed, float* grid, index_t first, index_t step) {
+                          const float* packed, float* grid, const epilogue& e, index_t first,
+                          index_t step) {
     constexpr std::size_t R = static_cast<std::size_t>(sparse_block_rows(T));
     const index_t tile_span = static_cast<index_t>(T) * w.lanes;
     for (index_t k = 0; k < w.chunks; ++k) {
         const float* chunk = packed + k * w.chunk_channels * w.channel_stride;
         for (index_t b = first; b < w.blocks; b += step) {
             const auto& seg = w.at(k, b);
-            if (k > 0 && seg.common == 0) {
+            const bool last = k + 1 == w.chunks;
+            if (k > 0 && !last && seg.common == 0) {
                 bool empty = true;
                 for (std::size_t r = 0; r < R; ++r)
                     empty = empty && seg.tail[r] == 0;
@@ -105,60 +197,60 @@ void sparse_conv2d_blocks(const sparse_conv2d_weights& w, const Offset* offsets,
             float* rows = grid + b * static_cast<index_t>(R) * w.grid_stride;
             for (index_t t = 0; t < w.tiles; ++t)
                 sparse_block_tile<Arch, R, T>(chunk + t * tile_span, w.values.data(), offsets, seg,
-                                              rows + t * tile_span, w.grid_stride, k == 0);
+                                              rows + t * tile_span, w.grid_stride, k == 0,
+                                              last ? &e : nullptr, w.row_order.data() + b * R);
         }
     }
 }
 
 template <class Arch, class Offset>
 void sparse_conv2d_dispatch(const sparse_conv2d_weights& w, const Offset* offsets,
-                            const float* packed, float* grid, index_t first, index_t step) {
+                            const float* packed, float* grid, const epilogue& e, index_t first,
+                            index_t step) {
     switch (w.tile_vectors) {
         case 1:
-            return sparse_conv2d_blocks<Arch, 1>(w, offsets, packed, grid, first, step);
+            return sparse_conv2d_blocks<Arch, 1>(w, offsets, packed, grid, e, first, step);
         case 2:
-            return sparse_conv2d_blocks<Arch, 2>(w, offsets, packed, grid, first, step);
+            return sparse_conv2d_blocks<Arch, 2>(w, offsets, packed, grid, e, first, step);
         case 3:
-            return sparse_conv2d_blocks<Arch, 3>(w, offsets, packed, grid, first, step);
+            return sparse_conv2d_blocks<Arch, 3>(w, offsets, packed, grid, e, first, step);
         case 4:
-            return sparse_conv2d_blocks<Arch, 4>(w, offsets, packed, grid, first, step);
+            return sparse_conv2d_blocks<Arch, 4>(w, offsets, packed, grid, e, first, step);
         case 5:
-            return sparse_conv2d_blocks<Arch, 5>(w, offsets, packed, grid, first, step);
+            return sparse_conv2d_blocks<Arch, 5>(w, offsets, packed, grid, e, first, step);
         case 6:
-            return sparse_conv2d_blocks<Arch, 6>(w, offsets, packed, grid, first, step);
+            return sparse_conv2d_blocks<Arch, 6>(w, offsets, packed, grid, e, first, step);
         case 7:
-            return sparse_conv2d_blocks<Arch, 7>(w, offsets, packed, grid, first, step);
+            return sparse_conv2d_blocks<Arch, 7>(w, offsets, packed, grid, e, first, step);
         case 8:
-            return sparse_conv2d_blocks<Arch, 8>(w, offsets, packed, grid, first, step);
+            return sparse_conv2d_blocks<Arch, 8>(w, offsets, packed, grid, e, first, step);
         default:
             bpr::detail::fail("sparse_conv2d_forward: tile_vectors ", w.tile_vectors,
                               " is not in [1, 8]");
     }
 }
 
-// Blocks first, first + step, ... of one image: kernel, then epilogue and the copy of
-// the valid columns of the grid into NCHW output.
+// Blocks first, first + step, ... of one image: the kernel (which applies the epilogue
+// on the last chunk), then the copy of the grid's valid columns into NCHW output.
 template <class Arch>
 void sparse_conv2d_image(const sparse_conv2d_weights& w, const float* packed, float* grid,
                          float* output, const epilogue& e, index_t first, index_t step) {
     if (w.wide)
-        sparse_conv2d_dispatch<Arch>(w, w.offsets32.data(), packed, grid, first, step);
+        sparse_conv2d_dispatch<Arch>(w, w.offsets32.data(), packed, grid, e, first, step);
     else
-        sparse_conv2d_dispatch<Arch>(w, w.offsets16.data(), packed, grid, first, step);
+        sparse_conv2d_dispatch<Arch>(w, w.offsets16.data(), packed, grid, e, first, step);
     const index_t oh = w.geometry.out_h(), ow = w.geometry.out_w();
     for (index_t b = first; b < w.blocks; b += step)
         for (index_t r = 0; r < w.block_rows; ++r) {
             const index_t row = b * w.block_rows + r, o = w.row_order[row];
             if (o < 0) continue;
-            float* src = grid + row * w.grid_stride;
-            apply_epilogue<Arch>(e, o, src, w.positions());
+            const float* src = grid + row * w.grid_stride;
             float* dst = output + o * oh * ow;
             if (w.wq == ow) {
-                std::memcpy(dst, src, sizeof(float) * static_cast<std::size_t>(oh * ow));
+                copy_floats<Arch>(dst, src, oh * ow);
             } else {
                 for (index_t y = 0; y < oh; ++y)
-                    std::memcpy(dst + y * ow, src + y * w.wq,
-                                sizeof(float) * static_cast<std::size_t>(ow));
+                    copy_floats<Arch>(dst + y * ow, src + y * w.wq, ow);
             }
         }
 }
@@ -183,7 +275,7 @@ void sparse_conv2d_forward(const sparse_conv2d_weights& w, index_t batch, const 
     const index_t grid_size = w.blocks * w.block_rows * w.grid_stride;
     const int thread_count = threads();
     if (batch >= thread_count || thread_count == 1) {
-        workspace.prepare(static_cast<std::size_t>(thread_count), w.input_size, grid_size);
+        workspace.prepare(w, static_cast<std::size_t>(thread_count), grid_size);
 #pragma omp parallel for schedule(static)
         for (index_t n = 0; n < batch; ++n) {
             int worker = 0;
@@ -191,7 +283,7 @@ void sparse_conv2d_forward(const sparse_conv2d_weights& w, index_t batch, const 
             worker = omp_get_thread_num();
 #endif
             float* packed = workspace.inputs[worker].data();
-            detail::sparse_pack_input(w, input + n * in_image, packed);
+            detail::sparse_pack_channels<Arch>(w, input + n * in_image, packed, 0, g.in_channels);
             detail::sparse_conv2d_image<Arch>(w, packed, workspace.grids[worker].data(),
                                               output + n * out_image, e, 0, 1);
         }
@@ -199,19 +291,24 @@ void sparse_conv2d_forward(const sparse_conv2d_weights& w, index_t batch, const 
     }
     // Fewer images than threads: share one packed input, split the blocks cyclically
     // (rows are sorted by nonzero count, so cyclic shares balance the work).
-    workspace.prepare(1, w.input_size, grid_size);
+    workspace.prepare(w, 1, grid_size);
     float* packed = workspace.inputs[0].data();
     float* grid = workspace.grids[0].data();
-    for (index_t n = 0; n < batch; ++n) {
-        detail::sparse_pack_input(w, input + n * in_image, packed);
 #pragma omp parallel num_threads(thread_count)
-        {
-            index_t first = 0, step = 1;
+    {
+        index_t first = 0, step = 1;
 #ifdef _OPENMP
-            first = omp_get_thread_num(), step = omp_get_num_threads();
+        first = omp_get_thread_num(), step = omp_get_num_threads();
 #endif
+        const index_t share = (g.in_channels + step - 1) / step;
+        for (index_t n = 0; n < batch; ++n) {
+            const index_t c0 = std::min(g.in_channels, first * share);
+            detail::sparse_pack_channels<Arch>(w, input + n * in_image, packed, c0,
+                                               std::min(g.in_channels, c0 + share));
+#pragma omp barrier
             detail::sparse_conv2d_image<Arch>(w, packed, grid, output + n * out_image, e, first,
                                               step);
+#pragma omp barrier
         }
     }
 }

@@ -266,51 +266,45 @@ struct sparse_conv2d_weights {
 
 namespace detail {
 
-// Writes image (C x H x W) into the packed input layout of `w`: zero-padded, split into
-// stride phases, followed by zeros for the kernel's over-read.
-inline void sparse_pack_input(const sparse_conv2d_weights& w, const float* image, float* packed) {
+// Channels [c0, c1) of sparse_pack_input, assuming a zero border.
+inline void sparse_pack_input_channels(const sparse_conv2d_weights& w, const float* image,
+                                       float* packed, index_t c0, index_t c1) {
     const conv2d_geometry& g = w.geometry;
     const index_t s = g.stride_h, h = g.in_h, wd = g.in_w;
-    if (s == 1) {
-        // Only the border is zeroed; interior rows are copied whole.
-        for (index_t c = 0; c < g.in_channels; ++c) {
-            float* dst = packed + c * w.channel_stride;
-            const float* src = image + c * h * wd;
-            for (index_t y = 0; y < w.hq; ++y) {
-                float* row = dst + y * w.wq;
-                const index_t iy = y - g.pad_h;
-                if (iy < 0 || iy >= h) {
-                    std::memset(row, 0, sizeof(float) * static_cast<std::size_t>(w.wq));
-                    continue;
-                }
-                std::fill(row, row + g.pad_w, 0.0f);
-                std::memcpy(row + g.pad_w, src + iy * wd,
-                            sizeof(float) * static_cast<std::size_t>(wd));
-                std::fill(row + g.pad_w + wd, row + w.wq, 0.0f);
-            }
-        }
-    } else {
-        for (index_t c = 0; c < g.in_channels; ++c)
-            for (index_t py = 0; py < s; ++py)
-                for (index_t px = 0; px < s; ++px) {
-                    float* dst = packed + c * w.channel_stride + (py * s + px) * w.plane;
-                    const float* src = image + c * h * wd;
-                    for (index_t qy = 0; qy < w.hq; ++qy) {
-                        const index_t iy = qy * s + py - g.pad_h;
-                        float* row = dst + qy * w.wq;
-                        if (iy < 0 || iy >= h) {
-                            std::memset(row, 0, sizeof(float) * static_cast<std::size_t>(w.wq));
-                            continue;
-                        }
-                        for (index_t qx = 0; qx < w.wq; ++qx) {
-                            const index_t ix = qx * s + px - g.pad_w;
-                            row[qx] = (ix >= 0 && ix < wd) ? src[iy * wd + ix] : 0.0f;
-                        }
+    for (index_t c = c0; c < c1; ++c) {
+        const float* src = image + c * h * wd;
+        for (index_t py = 0; py < s; ++py)
+            for (index_t px = 0; px < s; ++px) {
+                float* dst = packed + c * w.channel_stride + (py * s + px) * w.plane;
+                // Phase (py, px) holds padded pixels (qy * s + py, qx * s + px).
+                const index_t qx0 = (g.pad_w - px + s - 1) / s;  // first qx with ix >= 0
+                for (index_t qy = 0; qy < w.hq; ++qy) {
+                    const index_t iy = qy * s + py - g.pad_h;
+                    if (iy < 0 || iy >= h) continue;
+                    float* row = dst + qy * w.wq;
+                    const float* in = src + iy * wd;
+                    if (s == 1) {
+                        for (index_t x = 0; x < wd; ++x)
+                            row[g.pad_w + x] = in[x];
+                    } else {
+                        for (index_t qx = qx0, ix = qx0 * s + px - g.pad_w; ix < wd && qx < w.wq;
+                             ++qx, ix += s)
+                            row[qx] = in[ix];
                     }
                 }
+            }
     }
-    const index_t used = g.in_channels * w.channel_stride;
-    std::fill(packed + used, packed + w.input_size, 0.0f);
+}
+
+// Writes image (C x H x W) into the packed input layout of `w`: zero-padded, split into
+// stride phases, followed by zeros for the kernel's over-read. The border and the tail
+// never change, so when `border_is_zero` (the buffer already holds a packed image of
+// the same geometry) only the interior is written.
+inline void sparse_pack_input(const sparse_conv2d_weights& w, const float* image, float* packed,
+                              bool border_is_zero = false) {
+    if (!border_is_zero)
+        std::memset(packed, 0, sizeof(float) * static_cast<std::size_t>(w.input_size));
+    sparse_pack_input_channels(w, image, packed, 0, w.geometry.in_channels);
 }
 
 }  // namespace detail
