@@ -46,6 +46,7 @@ inline void write_file(const std::filesystem::path& path, const bytes& data) {
 }
 
 inline void write_gz(const std::filesystem::path& path, const bytes& data) {
+    std::filesystem::create_directories(path.parent_path());
     gzFile file = gzopen(path.string().c_str(), "wb");
     if (!data.empty()) gzwrite(file, data.data(), static_cast<unsigned>(data.size()));
     gzclose(file);
