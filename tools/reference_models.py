@@ -12,7 +12,7 @@ The modules follow the widely used reference implementations:
   EfficientNet-B0  kuangliu/pytorch-cifar  (stem 3x3/1, head linear 320->10)
   LeNet-5          conv 6@5x5, pool, conv 16@5x5, pool, fc 120, 84, 10
 
-Usage: python3 tools/reference_models.py [--names MODEL]
+Usage: /usr/bin/python3 tools/reference_models.py [--forward] [--names MODEL] [--dump DIR]
 """
 
 import argparse
@@ -255,6 +255,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--names", help="print state_dict names of this model (e.g. resnet20)")
     parser.add_argument("--forward", action="store_true", help="also run a forward pass")
+    parser.add_argument("--dump", metavar="DIR",
+                        help="write DIR/<model>.txt for the 3x32x32 models: one line per parameter "
+                             "('param NAME d0,d1,...') then per buffer ('buffer ...'), in "
+                             "registration order, without num_batches_tracked")
     args = parser.parse_args()
     torch.manual_seed(0)
     for label, model, (channels, image) in zoo():
@@ -269,6 +273,14 @@ def main():
             except RuntimeError as failure:  # VGG16's fifth max pool at 28x28
                 line += f"  forward fails: {str(failure).splitlines()[0]}"
         print(line)
+        if args.dump and channels == 3:
+            with open(f"{args.dump}/{label.split()[0]}.txt", "w") as out:
+                for kind, items in (("param", model.named_parameters()),
+                                    ("buffer", model.named_buffers())):
+                    for name, tensor in items:
+                        if not name.endswith("num_batches_tracked"):
+                            dims = ",".join(str(d) for d in tensor.shape)
+                            out.write(f"{kind} {name} {dims}\n")
         if args.names and label.split()[0] == args.names and channels == 3:
             for name, tensor in model.state_dict().items():
                 print(f"    {name} {tuple(tensor.shape)}")
