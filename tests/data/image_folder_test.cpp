@@ -100,7 +100,15 @@ TEST_CASE("image folder rejects bad input naming the file", "[data][image_folder
         bytes png = read_file(root / "dog/d.png");
         png.resize(png.size() / 2);
         write_file(root / "dog/e.png", png);
-        CHECK_THROWS_WITH(bpr::data::load_image_folder(root.path), Contains("dog/e.png"));
+        try {
+            bpr::data::load_image_folder(root.path);
+            FAIL("a truncated PNG was accepted");
+        } catch (const bpr::error& e) {
+            const std::string message = e.what();
+            CHECK_THAT(message, Contains("dog/e.png") && Contains("cannot decode the image"));
+            for (char c : message)  // stb's reason can embed raw chunk-type bytes
+                CHECK(std::isprint(static_cast<unsigned char>(c)));
+        }
     }
     SECTION("the reported error does not depend on the thread count") {
         for (int i = 0; i < 40; ++i)

@@ -63,6 +63,16 @@ inline std::vector<unsigned char> read_whole_file(const std::filesystem::path& p
     return bytes;
 }
 
+// stb_image's reason, made printable: for an unknown PNG chunk it embeds the chunk's
+// raw type bytes, which a corrupt file can make binary.
+inline std::string stbi_reason() {
+    const char* reason = stbi_failure_reason();
+    std::string text = reason != nullptr ? reason : "unknown stb_image error";
+    for (char& c : text)
+        if (!std::isprint(static_cast<unsigned char>(c))) c = '?';
+    return text;
+}
+
 struct stbi_deleter {
     void operator()(unsigned char* pixels) const { stbi_image_free(pixels); }
 };
@@ -79,7 +89,7 @@ inline void decode_image(const std::filesystem::path& path,
     const int length = static_cast<int>(bytes.size());
     int width = 0, height = 0, channels = 0;
     if (!stbi_info_from_memory(bytes.data(), length, &width, &height, &channels))
-        fail(path.string(), ": cannot read the image: ", stbi_failure_reason());
+        fail(path.string(), ": cannot read the image: ", stbi_reason());
     BPR_REQUIRE(width == expected.width && height == expected.height, path.string(),
                 ": image size is ", width, "x", height, " (width x height), expected ",
                 expected.width, "x", expected.height, " (", size_reference, ")");
@@ -88,7 +98,11 @@ inline void decode_image(const std::filesystem::path& path,
     int w = 0, h = 0, stored = 0;
     std::unique_ptr<unsigned char, stbi_deleter> pixels(
         stbi_load_from_memory(bytes.data(), length, &w, &h, &stored, expected.channels));
-    if (!pixels) fail(path.string(), ": cannot decode the image: ", stbi_failure_reason());
+    if (!pixels)
+        fail(path.string(),
+             ": cannot decode the image (corrupt, truncated or an unsupported variant): "
+             "stb_image reports \"",
+             stbi_reason(), "\"");
     BPR_REQUIRE(w == expected.width && h == expected.height, path.string(), ": decoded size ", w,
                 "x", h, " differs from the header's ", width, "x", height);
     // stb gives interleaved HWC; bpr stores planar CHW.
@@ -163,7 +177,7 @@ inline dataset load_image_folder(const std::filesystem::path& root,
         if (!stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height,
                                    &channels))
             detail::fail(files.front().string(),
-                         ": cannot read the image: ", stbi_failure_reason());
+                         ": cannot read the image: ", detail::stbi_reason());
         if (expected.width == 0) expected.width = width;
         if (expected.height == 0) expected.height = height;
         if (expected.channels == 0) expected.channels = channels;
