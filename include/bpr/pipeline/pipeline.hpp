@@ -1,0 +1,224 @@
+#pragma once
+// bpr::pipeline: prune to a hardware budget, then regrow the most critical weights in
+// steps, fine-tuning between them, up to a target.
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "bpr/core/error.hpp"
+#include "bpr/pipeline/stages.hpp"
+#include "bpr/pipeline/trajectory.hpp"
+#include "bpr/regrow/regrower.hpp"
+#include "bpr/regrow/score.hpp"
+#include "bpr/sparse/budget.hpp"
+#include "bpr/sparse/format.hpp"
+#include "bpr/sparse/mask.hpp"
+
+namespace bpr {
+
+// What the fine-tune callable reports after a step. Accuracies are fractions; NaN
+// means "not measured" (e.g. no test set while selecting).
+struct evaluation {
+    double val_accuracy = std::nan("");
+    double test_accuracy = std::nan("");
+    double loss = std::nan("");
+};
+
+// What the pipeline asks of the fine-tune callable: train for `length` units (epochs,
+// or whatever the callable counts; 0 = only evaluate) with the current masks (zero
+// masked gradients after backward, re-apply masks and optimizer-state masks after each
+// step), then evaluate.
+template <mask_policy G = unstructured>
+struct tune_request {
+    step_phase phase = step_phase::dense;
+    std::size_t step = 0;
+    std::int64_t length = 0;
+    const mask_set<G>& masks;
+};
+
+// The inputs of a run.
+//  - start: the extreme budget the hardware accepts (sparsity, nonzeros or bytes);
+//  - target: where regrowth stops (same kinds; at most as sparse as `start`);
+//  - steps regrowth steps of equal size, each followed by fine_tune_length units of
+//    fine-tuning; each pruning round is followed by prune_fine_tune_length units;
+//  - gradients(b): forward + backward of training batch b on the model (for gradient
+//    scores; score_batches batches per step); never a validation or test batch;
+//  - format: the storage format byte counts (and byte budgets) are in.
+struct pipeline_inputs {
+    budget start = budget::sparsity(0.99);
+    budget target = budget::sparsity(0.98);
+    std::size_t steps = 4;
+    std::int64_t fine_tune_length = 1;
+    std::int64_t prune_fine_tune_length = 1;
+    std::function<void(std::size_t batch)> gradients{};
+    std::size_t score_batches = 4;
+    std::uint64_t seed = 0;
+    storage_format format = storage_format::csr16;
+    bool evaluate_dense = true;
+    prunable_roles roles{};
+};
+
+// What a run did: the final masks (the model holds the final weights), every step,
+// the pruning rounds and each regrowth step's per-layer counts.
+template <mask_policy G>
+struct pipeline_result {
+    mask_set<G> masks;
+    trajectory steps;
+    prune_result pruning;
+    resolved_budget target;
+    std::vector<regrow_report> regrowth;
+};
+
+namespace detail {
+// An optimizer stand-in for runs without one (the fine-tune callable owns it).
+using no_regrow_optimizer = no_optimizer;
+}  // namespace detail
+
+// What it represents: a bidirectional pruning-regrowth method composed of three stage
+// types, checked at compile time:
+//   bpr::pipeline<bpr::prune_to_budget<magnitude, global_allocation, one_shot>,
+//                 bpr::score<gradient_magnitude>,
+//                 bpr::regrow<top_k, init_zero>>
+// Requires: stages in that order (a wrong composition is a static_assert naming the
+// stage); a model whose parameters are float; a fine-tune callable
+// evaluation(const tune_request<G>&).
+// Guarantees: run() prunes the model to exactly the start budget's nonzeros, then
+// regrows in `steps` steps to exactly the target's nonzeros (step k reaches
+// start + (target - start) * k / steps, rounded down, the last step exactly the
+// target); masked weights are zero after every step; each step is recorded in the
+// trajectory; same seed, data order and thread count give the same run.
+template <typename Prune, typename Score, typename Regrow>
+class pipeline {
+    static_assert(prune_stage<Prune>,
+                  "bpr::pipeline<Prune, Score, Regrow>: the first stage must prune to the budget "
+                  "(bpr::prune_stage), e.g. bpr::prune_to_budget<bpr::magnitude, "
+                  "bpr::global_allocation, bpr::one_shot>");
+    static_assert(score_stage<Score>,
+                  "bpr::pipeline<Prune, Score, Regrow>: the second stage must score dead weights "
+                  "(bpr::score_stage), e.g. bpr::score<bpr::gradient_magnitude>");
+    static_assert(regrow_stage<Regrow>,
+                  "bpr::pipeline<Prune, Score, Regrow>: the third stage must regrow "
+                  "(bpr::regrow_stage), e.g. bpr::regrow<bpr::top_k, bpr::init_zero>");
+
+  public:
+    using granularity = typename Prune::granularity;
+    using regrower_type = regrower<typename Score::score_type, typename Regrow::allocation_type,
+                                   typename Regrow::init_type, granularity>;
+
+    Prune pruning{};
+    Score scoring{};
+    Regrow regrowing{};
+
+    template <typename Model, typename FineTune>
+    pipeline_result<granularity> run(Model& model, FineTune&& fine_tune,
+                                     const pipeline_inputs& in) {
+        detail::no_regrow_optimizer none;
+        return run(model, std::forward<FineTune>(fine_tune), in, none);
+    }
+
+    // As above; the optimizer's state of regrown weights is reset (pass the optimizer
+    // the fine-tune callable keeps across steps).
+    template <typename Model, typename FineTune, resettable_optimizer Optimizer>
+    pipeline_result<granularity> run(Model& model, FineTune&& fine_tune, const pipeline_inputs& in,
+                                     Optimizer& optimizer) {
+        using request = tune_request<granularity>;
+        static_assert(std::is_invocable_r_v<evaluation, FineTune&, const request&>,
+                      "bpr::pipeline::run: the fine-tune callable must be callable as "
+                      "bpr::evaluation(const bpr::tune_request<G>&)");
+        BPR_REQUIRE(in.fine_tune_length >= 0 && in.prune_fine_tune_length >= 0,
+                    "pipeline: fine-tune lengths must be >= 0, got ", in.fine_tune_length, " and ",
+                    in.prune_fine_tune_length);
+        using clock = std::chrono::steady_clock;
+        auto seconds_since = [](clock::time_point t) {
+            return std::chrono::duration<double>(clock::now() - t).count();
+        };
+
+        pipeline_result<granularity> result;
+        auto& masks = result.masks;
+        masks = mask_set<granularity>::dense(model, in.roles);
+        result.steps.format = std::string(format_name(in.format));
+        dense_snapshot w0;
+        w0.take(model);
+        const byte_cost cost = model_cost(model, in.format, in.roles);
+        auto record = [&](step_phase phase, std::size_t step, const evaluation& e, double seconds) {
+            result.steps.add({phase, step, masks.sparsity(), masks.nonzeros(),
+                              cost.bytes(masks.nonzeros()), e.val_accuracy, e.test_accuracy, e.loss,
+                              seconds});
+        };
+
+        if (in.evaluate_dense) {
+            const auto t = clock::now();
+            const evaluation e = fine_tune(request{step_phase::dense, 0, 0, masks});
+            record(step_phase::dense, 0, e, seconds_since(t));
+        }
+
+        // One-way half: prune to the budget, fine-tuning after every round.
+        auto round_start = clock::now();
+        result.pruning = pruning.prune(
+            model, masks, in.start, [&](std::size_t round, const mask_set<granularity>& m) {
+                const evaluation e =
+                    fine_tune(request{step_phase::prune, round + 1, in.prune_fine_tune_length, m});
+                record(step_phase::prune, round + 1, e, seconds_since(round_start));
+                round_start = clock::now();
+            });
+
+        // The target, resolved with every weight revivable, under the pruning guards.
+        result.target = resolve_target(model, masks, in.target);
+        const index_t start = masks.nonzeros();
+        const index_t goal = result.target.nonzeros;
+        BPR_REQUIRE(goal >= start, "pipeline: target ", in.target.str(), " keeps ", goal,
+                    " weights, fewer than the ", start, " the budget ", in.start.str(),
+                    " left (regrowth only adds weights: the target must be denser)");
+        BPR_REQUIRE(in.steps >= 1 || goal == start, "pipeline: target ", in.target.str(), " needs ",
+                    goal - start, " regrown weights but steps is 0");
+
+        regrower_type grower(scoring.scorer, regrowing.allocator, regrowing.init, regrowing.guards);
+        for (std::size_t k = 1; k <= in.steps; ++k) {
+            const auto t = clock::now();
+            const index_t reach =
+                k == in.steps
+                    ? goal
+                    : start + static_cast<index_t>((static_cast<long double>(goal - start) * k) /
+                                                   in.steps);
+            regrow_context context{.gradients = in.gradients,
+                                   .batches = in.score_batches,
+                                   .dense = &w0,
+                                   .seed = in.seed,
+                                   .step = k};
+            result.regrowth.push_back(
+                grower.grow(model, masks, reach - masks.nonzeros(), context, optimizer));
+            const evaluation e =
+                fine_tune(request{step_phase::regrow, k, in.fine_tune_length, masks});
+            masks.apply(model);
+            record(step_phase::regrow, k, e, seconds_since(t));
+        }
+        return result;
+    }
+
+  private:
+    template <typename Model>
+    resolved_budget resolve_target(Model& model, const mask_set<granularity>& masks,
+                                   const budget& target) const {
+        std::vector<budget_layer> layers;
+        for (const auto& e : masks) {
+            const index_t capacity = granularity_capacity<granularity>(e.bits.extents());
+            layers.push_back({e.name, e.bits.size(), capacity, capacity});
+        }
+        byte_cost cost;
+        if (target.type() == budget::kind::bytes)
+            cost = model_cost(model, target.format(), masks.roles());
+        prune_guards guards;
+        if constexpr (requires { pruning.method.guards; }) guards = pruning.method.guards;
+        return resolve_budget(target, layers, guards, cost);
+    }
+};
+
+}  // namespace bpr
