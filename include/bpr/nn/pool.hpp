@@ -203,11 +203,7 @@ class global_avg_pool {
         const T scale = T(1) / static_cast<T>(plane);
 #pragma omp parallel for schedule(static)
         for (index_t i = 0; i < planes; ++i) {
-            const T* x = in.data() + i * plane;
-            T sum = 0;
-            for (index_t j = 0; j < plane; ++j)
-                sum += x[j];
-            out[i] = sum * scale;
+            out[i] = const_array_map<T>(in.data() + i * plane, plane).sum() * scale;
         }
     }
 
