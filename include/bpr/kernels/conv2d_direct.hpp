@@ -82,35 +82,47 @@ template <typename T>
 void to_phase_planes(const conv2d_geometry& g, const direct_plan<T>& plan, const T* image,
                      T* buffer) {
     const index_t sh = g.stride_h, sw = g.stride_w;
-    for (index_t c = 0; c < g.in_channels; ++c) {
-        const T* source = image + c * g.in_h * g.in_w;
-        for (index_t py = 0; py < sh; ++py)
-            for (index_t px = 0; px < sw; ++px) {
-                T* target = buffer + ((c * sh + py) * sw + px) * plan.plane;
-                for (index_t i = 0; i < plan.plane_h; ++i) {
-                    T* row = target + i * plan.plane_w;
-                    const index_t iy = i * sh + py - g.pad_h;
-                    if (iy < 0 || iy >= g.in_h) {
-                        std::fill(row, row + plan.plane_w, T(0));
-                        continue;
-                    }
-                    // Columns j with 0 <= j * sw + px - pad_w < in_w, then zeros around.
-                    const T* in_row = source + iy * g.in_w;
-                    const index_t shift = px - g.pad_w;
-                    const index_t first =
-                        std::min(plan.plane_w, ceil_div(std::max<index_t>(g.pad_w - px, 0), sw));
-                    const index_t last = std::clamp<index_t>(ceil_div(g.in_w + g.pad_w - px, sw),
-                                                             first, plan.plane_w);
-                    std::fill(row, row + first, T(0));
-                    if (sw == 1)
-                        std::memcpy(row + first, in_row + first + shift,
-                                    sizeof(T) * (last - first));
+    if (sh > 1 || sw > 1) {
+        // Zero everything, then scatter each input row once, in order: reading the
+        // input with stride sw per phase plane measured twice as slow.
+        std::fill(buffer, buffer + plan.buffer, T(0));
+        for (index_t c = 0; c < g.in_channels; ++c)
+            for (index_t iy = 0; iy < g.in_h; ++iy) {
+                const index_t i = (iy + g.pad_h) / sh, py = (iy + g.pad_h) % sh;
+                const T* in_row = image + (c * g.in_h + iy) * g.in_w;
+                T* rows = buffer + ((c * sh + py) * sw) * plan.plane + i * plan.plane_w;
+                for (index_t px = 0; px < sw; ++px) {
+                    // The first column ix of this phase: (ix + pad_w) % sw == px.
+                    const index_t start = ((px - g.pad_w) % sw + sw) % sw;
+                    T* row = rows + px * plan.plane + (start + g.pad_w) / sw;
+                    const index_t count = start < g.in_w ? ceil_div(g.in_w - start, sw) : 0;
+                    if (sw == 2)  // a constant stride lets the compiler vectorize
+                        for (index_t k = 0; k < count; ++k)
+                            row[k] = in_row[start + 2 * k];
                     else
-                        for (index_t j = first; j < last; ++j)
-                            row[j] = in_row[j * sw + shift];
-                    std::fill(row + last, row + plan.plane_w, T(0));
+                        for (index_t k = 0; k < count; ++k)
+                            row[k] = in_row[start + sw * k];
                 }
             }
+        return;
+    }
+    for (index_t c = 0; c < g.in_channels; ++c) {
+        const T* source = image + c * g.in_h * g.in_w;
+        T* target = buffer + c * plan.plane;
+        for (index_t i = 0; i < plan.plane_h; ++i) {
+            T* row = target + i * plan.plane_w;
+            const index_t iy = i - g.pad_h;
+            if (iy < 0 || iy >= g.in_h) {
+                std::fill(row, row + plan.plane_w, T(0));
+                continue;
+            }
+            // Left padding, the row (clipped to the plane), right padding.
+            const index_t first = std::min(plan.plane_w, g.pad_w);
+            const index_t last = std::min(plan.plane_w, g.pad_w + g.in_w);
+            std::fill(row, row + first, T(0));
+            std::memcpy(row + first, source + iy * g.in_w, sizeof(T) * (last - first));
+            std::fill(row + last, row + plan.plane_w, T(0));
+        }
     }
     const index_t planes_end = g.in_channels * sh * sw * plan.plane;
     std::fill(buffer + planes_end, buffer + plan.buffer, T(0));
