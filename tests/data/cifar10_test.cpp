@@ -95,3 +95,17 @@ TEST_CASE("cifar10 rejects bad files naming file and field", "[data][cifar10]") 
         CHECK_THROWS_WITH(bpr::data::load_cifar10_files({}), Contains("no batch files"));
     }
 }
+
+TEST_CASE("cifar10 parses records in memory with the same checks", "[data][cifar10]") {
+    bytes data;
+    append_cifar_record(data, 5, 0);
+    append_cifar_record(data, 6, 1);
+    const auto d = bpr::data::parse_cifar10(data, "buffer");
+    CHECK(d.labels == std::vector<int>{5, 6});
+    CHECK(d.images(1, 2, 3, 4) == pixel(3, 3, 4));
+    data.pop_back();
+    CHECK_THROWS_WITH(bpr::data::parse_cifar10(data, "buffer"),
+                      Contains("buffer: file size is 6,145 bytes"));
+    CHECK_THROWS_WITH(bpr::data::parse_cifar10(bytes{}, "none"),
+                      Contains("none: the file is empty"));
+}

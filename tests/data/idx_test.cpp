@@ -176,3 +176,25 @@ TEST_CASE("the real Fashion-MNIST loads with 60000/10000 balanced images",
         CHECK(count == 1000);
     CHECK_NOTHROW(train.validate());
 }
+
+TEST_CASE("idx parses bytes in memory with the same checks", "[data][idx]") {
+    const bytes images = idx_images(3, 2, 5);
+    const auto parsed = bpr::data::parse_idx_images(images, "buffer");
+    REQUIRE(parsed.shape() == bpr::shape{3, 1, 2, 5});
+    CHECK(parsed(2, 0, 1, 4) == pixel(2, 1, 4));
+    CHECK(bpr::data::parse_idx_labels(idx_labels({4, 0}), 5) == std::vector<int>{4, 0});
+
+    const bytes cut(images.begin(), images.end() - 1);
+    CHECK_THROWS_WITH(
+        bpr::data::parse_idx_images(cut, "buffer"),
+        Contains("buffer: header says 3 images of 2x5 (46 bytes)") && Contains("holds 45 bytes"));
+    CHECK_THROWS_WITH(bpr::data::parse_idx_images(bytes{}, "nothing"),
+                      Contains("nothing: the file is empty"));
+    CHECK_THROWS_WITH(bpr::data::parse_idx_labels(idx_labels({4, 0}), 4, "lab"),
+                      Contains("lab: label 0 is 4"));
+    // Every truncation of a valid file is an error, never a crash.
+    for (std::size_t length = 0; length < images.size(); ++length) {
+        const bytes prefix(images.begin(), images.begin() + static_cast<std::ptrdiff_t>(length));
+        CHECK_THROWS_AS(bpr::data::parse_idx_images(prefix), bpr::error);
+    }
+}

@@ -124,3 +124,22 @@ TEST_CASE("image folder rejects bad input naming the file", "[data][image_folder
         bpr::set_threads(saved);
     }
 }
+
+TEST_CASE("decode_image decodes bytes in memory and bounds the header", "[data][image_folder]") {
+    temp_dir dir;
+    write_png(dir / "a.png", 6, 2, 3, 5);
+    const bytes png = read_file(dir / "a.png");
+    const auto image = bpr::data::decode_image(png, "a.png");
+    REQUIRE(image.shape() == bpr::shape{1, 3, 2, 6});
+    CHECK(image(0, 1, 1, 5) == pixel(6, 1, 5));
+    CHECK(bpr::data::decode_image(png, "a.png", 1).shape() == bpr::shape{1, 1, 2, 6});
+    CHECK_THROWS_WITH(bpr::data::decode_image(png, "a.png", 3, 11),
+                      Contains("a.png") && Contains("6x2 pixels, more than the limit of 11"));
+    CHECK_THROWS_WITH(bpr::data::decode_image(bytes{}, "e.png"),
+                      Contains("e.png: the image file is empty"));
+    CHECK_THROWS_WITH(bpr::data::decode_image(png, "a.png", 5), Contains("requested channels 5"));
+    for (std::size_t length = 1; length < png.size(); length += 7) {
+        const bytes prefix(png.begin(), png.begin() + static_cast<std::ptrdiff_t>(length));
+        CHECK_THROWS_AS(bpr::data::decode_image(prefix, "cut.png"), bpr::error);
+    }
+}

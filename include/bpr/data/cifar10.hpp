@@ -5,7 +5,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bpr/core/error.hpp"
@@ -18,10 +20,11 @@ inline constexpr index_t cifar_side = 32;
 inline constexpr index_t cifar_image_bytes = 3 * cifar_side * cifar_side;
 inline constexpr index_t cifar_record_bytes = 1 + cifar_image_bytes;
 
-// Appends the records of one batch file to `labels` and `pixels`.
-inline void read_cifar_batch(const std::filesystem::path& path, int num_classes,
-                             std::vector<int>& labels, std::vector<unsigned char>& pixels) {
-    data_file file(path);
+// Appends the records read from `file` (a data_file or memory_source) to `labels` and
+// `pixels`.
+template <typename Source>
+void read_cifar_records(Source& file, int num_classes, std::vector<int>& labels,
+                        std::vector<unsigned char>& pixels) {
     // No header: the allocation is bounded by the bytes the file really holds.
     const std::vector<unsigned char> bytes = file.read_up_to(~std::uint64_t{0});
     BPR_REQUIRE(!bytes.empty(), file.name(), ": the file is empty");
@@ -63,13 +66,32 @@ inline dataset load_cifar10_files(const std::vector<std::filesystem::path>& path
                 num_classes, ", expected 1 to 256 for byte labels");
     dataset result;
     std::vector<unsigned char> pixels;
-    for (const auto& path : paths)
-        detail::read_cifar_batch(path, num_classes, result.labels, pixels);
+    for (const auto& path : paths) {
+        bpr::detail::data_file file(path);
+        detail::read_cifar_records(file, num_classes, result.labels, pixels);
+    }
     const index_t count = result.size();
     result.images.resize({count, 3, detail::cifar_side, detail::cifar_side});
     std::memcpy(result.images.data(), pixels.data(), pixels.size());
     result.num_classes = num_classes;
     result.source = paths.front().string();
+    return result;
+}
+
+// The records of CIFAR-10 binary bytes already in memory (uncompressed); `name` stands
+// for the file in messages. Same checks as load_cifar10_files.
+inline dataset parse_cifar10(std::span<const unsigned char> bytes, std::string name = "CIFAR bytes",
+                             int num_classes = 10) {
+    BPR_REQUIRE(num_classes > 0 && num_classes <= 256, name, ": num_classes is ", num_classes,
+                ", expected 1 to 256 for byte labels");
+    bpr::detail::memory_source source(bytes, name);
+    dataset result;
+    std::vector<unsigned char> pixels;
+    detail::read_cifar_records(source, num_classes, result.labels, pixels);
+    result.images.resize({result.size(), 3, detail::cifar_side, detail::cifar_side});
+    std::memcpy(result.images.data(), pixels.data(), pixels.size());
+    result.num_classes = num_classes;
+    result.source = std::move(name);
     return result;
 }
 

@@ -6,9 +6,12 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
+#include <span>
 #include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "bpr/core/error.hpp"
@@ -132,6 +135,43 @@ class data_file {
     std::string name_;
     gzFile file_ = nullptr;
     std::uint64_t bytes_read_ = 0;
+};
+
+// What it represents: bytes already in memory read through data_file's interface, so
+// the same parsers serve files and in-memory buffers (fuzzers, archives). No gzip.
+class memory_source {
+  public:
+    memory_source(std::span<const unsigned char> bytes, std::string name)
+        : bytes_(bytes), name_(std::move(name)) {}
+
+    const std::string& name() const { return name_; }
+    std::size_t read(void* destination, std::size_t count) {
+        const std::size_t got = std::min(count, bytes_.size() - position_);
+        if (got > 0) std::memcpy(destination, bytes_.data() + position_, got);
+        position_ += got;
+        return got;
+    }
+    std::vector<unsigned char> read_up_to(std::uint64_t count) {
+        const auto got =
+            static_cast<std::size_t>(std::min<std::uint64_t>(count, bytes_.size() - position_));
+        std::vector<unsigned char> result(
+            bytes_.begin() + static_cast<std::ptrdiff_t>(position_),
+            bytes_.begin() + static_cast<std::ptrdiff_t>(position_ + got));
+        position_ += got;
+        return result;
+    }
+    std::uint64_t skip_rest() {
+        const std::size_t rest = bytes_.size() - position_;
+        position_ = bytes_.size();
+        return rest;
+    }
+    std::uint64_t bytes_read() const { return position_; }
+    const char* size_qualifier() const { return ""; }
+
+  private:
+    std::span<const unsigned char> bytes_;
+    std::string name_;
+    std::size_t position_ = 0;
 };
 
 }  // namespace bpr::detail

@@ -5,7 +5,9 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bpr/core/error.hpp"
@@ -20,7 +22,8 @@ inline constexpr std::uint32_t idx_labels_magic = 0x00000801;
 // Larger extents are not images; the bound also keeps n * h * w far from overflow.
 inline constexpr std::uint32_t idx_max_side = 1u << 15;
 
-inline std::uint32_t read_big_endian(data_file& file, const char* field) {
+template <typename Source>
+std::uint32_t read_big_endian(Source& file, const char* field) {
     unsigned char bytes[4];
     const std::size_t got = file.read(bytes, 4);
     if (got == 0 && file.bytes_read() == 0) fail(file.name(), ": the file is empty");
@@ -40,9 +43,9 @@ inline std::string hex32(std::uint32_t value) {
 
 // Reads exactly `expected` payload bytes after the header, or explains the mismatch in
 // terms of the header's `claim` ("10000 images of 28x28").
-inline std::vector<unsigned char> read_idx_payload(bpr::detail::data_file& file,
-                                                   std::uint64_t expected,
-                                                   const std::string& claim) {
+template <typename Source>
+std::vector<unsigned char> read_idx_payload(Source& file, std::uint64_t expected,
+                                            const std::string& claim) {
     const std::uint64_t header = file.bytes_read();
     std::vector<unsigned char> payload = file.read_up_to(expected);
     const std::uint64_t extra = payload.size() == expected ? file.skip_rest() : 0;
@@ -56,6 +59,51 @@ inline std::vector<unsigned char> read_idx_payload(bpr::detail::data_file& file,
     return payload;
 }
 
+// The images of an IDX image file read from `file` (a data_file or memory_source).
+template <typename Source>
+tensor<std::uint8_t> parse_idx_images(Source& file) {
+    const std::uint32_t magic = read_big_endian(file, "magic number");
+    BPR_REQUIRE(magic == idx_images_magic, file.name(), ": magic number is ", hex32(magic),
+                ", expected ", hex32(idx_images_magic),
+                " (an IDX file of unsigned bytes with 3 dimensions: images)");
+    const std::uint32_t count = read_big_endian(file, "image count");
+    const std::uint32_t rows = read_big_endian(file, "row count");
+    const std::uint32_t cols = read_big_endian(file, "column count");
+    BPR_REQUIRE(count > 0, file.name(), ": header field image count is 0");
+    BPR_REQUIRE(rows > 0 && rows <= idx_max_side, file.name(), ": header field row count is ", rows,
+                ", expected 1 to ", idx_max_side);
+    BPR_REQUIRE(cols > 0 && cols <= idx_max_side, file.name(), ": header field column count is ",
+                cols, ", expected 1 to ", idx_max_side);
+    const std::uint64_t expected = std::uint64_t{count} * rows * cols;
+    const std::vector<unsigned char> payload =
+        read_idx_payload(file, expected, concat(count, " images of ", rows, "x", cols));
+    tensor<std::uint8_t> images({index_t{count}, 1, index_t{rows}, index_t{cols}});
+    std::memcpy(images.data(), payload.data(), payload.size());
+    return images;
+}
+
+// The labels of an IDX label file read from `file`, each checked against num_classes.
+template <typename Source>
+std::vector<int> parse_idx_labels(Source& file, int num_classes) {
+    BPR_REQUIRE(num_classes > 0 && num_classes <= 256, file.name(), ": num_classes is ",
+                num_classes, ", expected 1 to 256 for byte labels");
+    const std::uint32_t magic = read_big_endian(file, "magic number");
+    BPR_REQUIRE(magic == idx_labels_magic, file.name(), ": magic number is ", hex32(magic),
+                ", expected ", hex32(idx_labels_magic),
+                " (an IDX file of unsigned bytes with 1 dimension: labels)");
+    const std::uint32_t count = read_big_endian(file, "label count");
+    BPR_REQUIRE(count > 0, file.name(), ": header field label count is 0");
+    const std::vector<unsigned char> payload =
+        read_idx_payload(file, count, concat(count, " labels"));
+    std::vector<int> labels(payload.size());
+    for (std::size_t i = 0; i < payload.size(); ++i) {
+        BPR_REQUIRE(payload[i] < num_classes, file.name(), ": label ", i, " is ", int{payload[i]},
+                    ", outside [0, ", num_classes, ")");
+        labels[i] = payload[i];
+    }
+    return labels;
+}
+
 }  // namespace bpr::detail
 
 namespace bpr::data {
@@ -66,47 +114,27 @@ namespace bpr::data {
 // differs from the header's (checked while reading, before any large allocation).
 inline tensor<std::uint8_t> load_idx_images(const std::filesystem::path& path) {
     bpr::detail::data_file file(path);
-    const std::uint32_t magic = detail::read_big_endian(file, "magic number");
-    BPR_REQUIRE(magic == detail::idx_images_magic, file.name(), ": magic number is ",
-                detail::hex32(magic), ", expected ", detail::hex32(detail::idx_images_magic),
-                " (an IDX file of unsigned bytes with 3 dimensions: images)");
-    const std::uint32_t count = detail::read_big_endian(file, "image count");
-    const std::uint32_t rows = detail::read_big_endian(file, "row count");
-    const std::uint32_t cols = detail::read_big_endian(file, "column count");
-    BPR_REQUIRE(count > 0, file.name(), ": header field image count is 0");
-    BPR_REQUIRE(rows > 0 && rows <= detail::idx_max_side, file.name(),
-                ": header field row count is ", rows, ", expected 1 to ", detail::idx_max_side);
-    BPR_REQUIRE(cols > 0 && cols <= detail::idx_max_side, file.name(),
-                ": header field column count is ", cols, ", expected 1 to ", detail::idx_max_side);
-    const std::uint64_t expected = std::uint64_t{count} * rows * cols;
-    const std::vector<unsigned char> payload = detail::read_idx_payload(
-        file, expected, bpr::detail::concat(count, " images of ", rows, "x", cols));
-    tensor<std::uint8_t> images({index_t{count}, 1, index_t{rows}, index_t{cols}});
-    std::memcpy(images.data(), payload.data(), payload.size());
-    return images;
+    return detail::parse_idx_images(file);
 }
 
 // Labels of an IDX file ("...-labels-idx1-ubyte[.gz]").
 // Guarantees: as load_idx_images (magic 0x00000801), and every label < num_classes.
 inline std::vector<int> load_idx_labels(const std::filesystem::path& path, int num_classes = 10) {
-    BPR_REQUIRE(num_classes > 0 && num_classes <= 256, path.string(), ": num_classes is ",
-                num_classes, ", expected 1 to 256 for byte labels");
     bpr::detail::data_file file(path);
-    const std::uint32_t magic = detail::read_big_endian(file, "magic number");
-    BPR_REQUIRE(magic == detail::idx_labels_magic, file.name(), ": magic number is ",
-                detail::hex32(magic), ", expected ", detail::hex32(detail::idx_labels_magic),
-                " (an IDX file of unsigned bytes with 1 dimension: labels)");
-    const std::uint32_t count = detail::read_big_endian(file, "label count");
-    BPR_REQUIRE(count > 0, file.name(), ": header field label count is 0");
-    const std::vector<unsigned char> payload =
-        detail::read_idx_payload(file, count, bpr::detail::concat(count, " labels"));
-    std::vector<int> labels(payload.size());
-    for (std::size_t i = 0; i < payload.size(); ++i) {
-        BPR_REQUIRE(payload[i] < num_classes, file.name(), ": label ", i, " is ", int{payload[i]},
-                    ", outside [0, ", num_classes, ")");
-        labels[i] = payload[i];
-    }
-    return labels;
+    return detail::parse_idx_labels(file, num_classes);
+}
+
+// load_idx_images and load_idx_labels for uncompressed IDX bytes already in memory;
+// `name` stands for the file in messages.
+inline tensor<std::uint8_t> parse_idx_images(std::span<const unsigned char> bytes,
+                                             std::string name = "IDX bytes") {
+    bpr::detail::memory_source source(bytes, std::move(name));
+    return detail::parse_idx_images(source);
+}
+inline std::vector<int> parse_idx_labels(std::span<const unsigned char> bytes, int num_classes = 10,
+                                         std::string name = "IDX bytes") {
+    bpr::detail::memory_source source(bytes, std::move(name));
+    return detail::parse_idx_labels(source, num_classes);
 }
 
 // An IDX image file and its label file as one dataset; the counts must agree.

@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <new>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -77,34 +79,36 @@ struct stbi_deleter {
     void operator()(unsigned char* pixels) const { stbi_image_free(pixels); }
 };
 
-// Decodes one image into `destination` ([C, H, W] bytes) after checking its header
-// against `expected`, whose fields are all nonzero; `strict_channels` rejects an image
-// whose stored channel count differs instead of converting it. `reference` names the
-// source of the expectation for messages.
-inline void decode_image(const std::filesystem::path& path,
-                         const data::image_folder_options& expected, bool strict_channels,
-                         const std::string& size_reference, const std::string& channel_reference,
-                         std::uint8_t* destination) {
-    const std::vector<unsigned char> bytes = read_whole_file(path);
+// Decodes the encoded image `bytes` (named `name` in messages) into `destination`
+// ([C, H, W] bytes) after checking its header against `expected`, whose fields are all
+// nonzero; `strict_channels` rejects an image whose stored channel count differs
+// instead of converting it. The references name where each expectation came from.
+inline void decode_image_bytes(std::span<const unsigned char> bytes, const std::string& name,
+                               const data::image_folder_options& expected, bool strict_channels,
+                               const std::string& size_reference,
+                               const std::string& channel_reference, std::uint8_t* destination) {
+    BPR_REQUIRE(!bytes.empty(), name, ": the image file is empty");
+    BPR_REQUIRE(bytes.size() <= (std::size_t{1} << 30), name, ": image file of ", bytes.size(),
+                " bytes is larger than 1 GiB");
     const int length = static_cast<int>(bytes.size());
     int width = 0, height = 0, channels = 0;
     if (!stbi_info_from_memory(bytes.data(), length, &width, &height, &channels))
-        fail(path.string(), ": cannot read the image: ", stbi_reason());
-    BPR_REQUIRE(width == expected.width && height == expected.height, path.string(),
-                ": image size is ", width, "x", height, " (width x height), expected ",
-                expected.width, "x", expected.height, " (", size_reference, ")");
-    BPR_REQUIRE(!strict_channels || channels == expected.channels, path.string(), ": image has ",
-                channels, " channels, expected ", expected.channels, " (", channel_reference, ")");
+        fail(name, ": cannot read the image: ", stbi_reason());
+    BPR_REQUIRE(width == expected.width && height == expected.height, name, ": image size is ",
+                width, "x", height, " (width x height), expected ", expected.width, "x",
+                expected.height, " (", size_reference, ")");
+    BPR_REQUIRE(!strict_channels || channels == expected.channels, name, ": image has ", channels,
+                " channels, expected ", expected.channels, " (", channel_reference, ")");
     int w = 0, h = 0, stored = 0;
     std::unique_ptr<unsigned char, stbi_deleter> pixels(
         stbi_load_from_memory(bytes.data(), length, &w, &h, &stored, expected.channels));
     if (!pixels)
-        fail(path.string(),
+        fail(name,
              ": cannot decode the image (corrupt, truncated or an unsupported variant): "
              "stb_image reports \"",
              stbi_reason(), "\"");
-    BPR_REQUIRE(w == expected.width && h == expected.height, path.string(), ": decoded size ", w,
-                "x", h, " differs from the header's ", width, "x", height);
+    BPR_REQUIRE(w == expected.width && h == expected.height, name, ": decoded size ", w, "x", h,
+                " differs from the header's ", width, "x", height);
     // stb gives interleaved HWC; bpr stores planar CHW.
     const int c_count = expected.channels;
     const std::size_t plane = static_cast<std::size_t>(w) * static_cast<std::size_t>(h);
@@ -114,9 +118,42 @@ inline void decode_image(const std::filesystem::path& path,
                 pixels.get()[p * static_cast<std::size_t>(c_count) + static_cast<std::size_t>(c)];
 }
 
+inline void decode_image(const std::filesystem::path& path,
+                         const data::image_folder_options& expected, bool strict_channels,
+                         const std::string& size_reference, const std::string& channel_reference,
+                         std::uint8_t* destination) {
+    decode_image_bytes(read_whole_file(path), path.string(), expected, strict_channels,
+                       size_reference, channel_reference, destination);
+}
+
 }  // namespace bpr::detail
 
 namespace bpr::data {
+
+// Decodes one encoded PNG/JPEG/... image held in memory (`name` labels messages) into
+// [1, C, H, W] bytes; `channels` 0 keeps the stored count, 1 to 4 converts. At most
+// `max_pixels` width x height pixels are accepted, so a forged header cannot drive a
+// large allocation. Throws bpr::error naming `name` and stb_image's reason otherwise.
+inline tensor<std::uint8_t> decode_image(std::span<const unsigned char> bytes,
+                                         const std::string& name, int channels = 0,
+                                         index_t max_pixels = index_t{1} << 26) {
+    BPR_REQUIRE(channels >= 0 && channels <= 4, name, ": requested channels ", channels,
+                ", expected 0 (as stored) to 4");
+    BPR_REQUIRE(!bytes.empty(), name, ": the image file is empty");
+    BPR_REQUIRE(bytes.size() <= (std::size_t{1} << 30), name, ": image file of ", bytes.size(),
+                " bytes is larger than 1 GiB");
+    int width = 0, height = 0, stored = 0;
+    if (!stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height,
+                               &stored))
+        detail::fail(name, ": cannot read the image: ", detail::stbi_reason());
+    BPR_REQUIRE(index_t{width} * height <= max_pixels, name, ": image header says ", width, "x",
+                height, " pixels, more than the limit of ", max_pixels);
+    const image_folder_options expected{channels > 0 ? channels : stored, height, width};
+    tensor<std::uint8_t> image({1, expected.channels, height, width});
+    detail::decode_image_bytes(bytes, name, expected, channels == 0, "its header", "its header",
+                               image.data());
+    return image;
+}
 
 // The labelled images of `root/<class>/<image>`: classes are the sub-folders sorted by
 // name (label = position), images the .png/.jpg/.jpeg files of each (case-insensitive
@@ -188,7 +225,13 @@ inline dataset load_image_folder(const std::filesystem::path& root,
     detail::decode_image(files.front(), expected, strict_channels, size_reference, first_reference,
                          first.data());
 
-    result.images.resize({count, expected.channels, expected.height, expected.width});
+    try {
+        result.images.resize({count, expected.channels, expected.height, expected.width});
+    } catch (const std::bad_alloc&) {
+        detail::fail(root.string(), ": cannot allocate ", count, " images of ", expected.channels,
+                     "x", expected.height, "x", expected.width, " bytes (size of ",
+                     files.front().string(), ")");
+    }
     std::copy(first.begin(), first.end(), result.images.data());
     std::vector<std::string> errors(files.size());
 #ifdef _OPENMP
