@@ -127,6 +127,12 @@ inline std::string fixed(double value, int digits) {
     return text;
 }
 
+inline std::string general(double value, int digits) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.*g", digits, value);
+    return text;
+}
+
 inline std::string percent(double fraction) {
     char text[16];
     std::snprintf(text, sizeof text, "%.2f%%", 100.0 * fraction);
@@ -258,7 +264,7 @@ fit(Model& model, Optimizer& opt, const Schedule& schedule, data::batch_loader& 
         if (metrics.validation)
             summary += detail::concat("  val_loss ", detail::fixed(metrics.validation->loss, 4),
                                       "  val_acc ", detail::percent(metrics.validation->accuracy));
-        summary += detail::concat("  lr ", detail::fixed(lr, 5), "  ",
+        summary += detail::concat("  lr ", detail::general(lr, 3), "  ",
                                   static_cast<long>(metrics.images_per_second), " img/s  ",
                                   format_duration(metrics.seconds));
         if (epochs_left > 0) summary += "  ETA " + format_duration(eta);

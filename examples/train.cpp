@@ -1,0 +1,398 @@
+// bpr-train: train any model of the zoo on Fashion-MNIST, CIFAR-10 or an image folder.
+//
+//   bpr-train --model lenet5 --epochs 30                      # Fashion-MNIST (default)
+//   bpr-train --model resnet20 --data cifar10:DIR --augment --val 5000 --out r20.ckpt
+//
+// The program reads top to bottom as the recipe it runs: parse flags, load data (with
+// an optional validation split carved from the training set), build and initialise
+// the model, train with SGD (or AdamW) under a schedule, evaluate on the test set
+// once at the end, and write the checkpoint and a JSON summary.
+
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bpr/core/error.hpp"
+#include "bpr/core/parallel.hpp"
+#include "bpr/core/rng.hpp"
+#include "bpr/data.hpp"
+#include "bpr/io/atomic_file.hpp"
+#include "bpr/io/checkpoint.hpp"
+#include "bpr/io/json.hpp"
+#include "bpr/nn/init.hpp"
+#include "bpr/nn/models.hpp"
+#include "bpr/optim.hpp"
+#include "bpr/train.hpp"
+
+namespace {
+
+const char* usage = R"(usage: bpr-train [flags]
+
+Trains a model and reports its test accuracy.
+
+  --model NAME      lenet5 (default), resnet20, resnet32, resnet56, vgg16, densenet121,
+                    efficientnet_b0
+  --data SPEC       fashion-mnist (default; Debian's /usr/share/datasets/fashion-mnist),
+                    fashion-mnist:DIR, cifar10:DIR (the cifar-10-batches-bin folder or its
+                    parent), folder:DIR (DIR/train/<class>/*.png|jpg and DIR/test/...)
+  --epochs N        training epochs (default 30)
+  --batch N         mini-batch size (default 128)
+  --optimizer NAME  sgd (default) or adamw
+  --lr X            peak learning rate (default 0.05 for sgd, 0.001 for adamw)
+  --momentum X      SGD momentum (default 0.9)
+  --nesterov        use Nesterov momentum
+  --wd X            weight decay (default 5e-4 for sgd, 0.05 for adamw)
+  --schedule NAME   cosine (default), step (x0.1 at 50% and 75%), onecycle, constant
+  --warmup N        linear warm-up epochs before the schedule (default 0)
+  --label-smoothing X  (default 0)
+  --augment         random crop (pad 4, or 2 below 32 px) and horizontal flip
+  --val N           carve N training images out as a validation set (default 0); the
+                    best epoch is then chosen on it and its weights are kept
+  --seed N          seed of initialisation, split, shuffling, augmentation (default 1)
+  --threads N       threads (default 2)
+  --out FILE        write a checkpoint (model, optimizer, epoch, rng) at the end
+  --json FILE       write a JSON summary (test_accuracy, val_accuracy, epochs,
+                    seconds, images_per_second, params, ...)
+  --quiet           no per-epoch output
+  --help            this text
+)";
+
+struct settings {
+    std::string model = "lenet5";
+    std::string data = "fashion-mnist";
+    std::int64_t epochs = 30;
+    bpr::index_t batch = 128;
+    std::string optimizer = "sgd";
+    std::optional<double> lr;
+    double momentum = 0.9;
+    bool nesterov = false;
+    std::optional<double> weight_decay;
+    std::string schedule = "cosine";
+    std::int64_t warmup = 0;
+    double label_smoothing = 0.0;
+    bool augment = false;
+    bpr::index_t validation = 0;
+    std::uint64_t seed = 1;
+    int threads = 2;
+    std::string out;
+    std::string json;
+    bool quiet = false;
+};
+
+[[noreturn]] void usage_error(const std::string& message) {
+    std::fprintf(stderr, "bpr-train: %s\n(run bpr-train --help for the flags)\n", message.c_str());
+    std::exit(2);
+}
+
+double parse_number(const std::string& flag, const std::string& text) {
+    char* end = nullptr;
+    const double value = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0' || !std::isfinite(value))
+        usage_error(flag + ": '" + text + "' is not a number");
+    return value;
+}
+
+std::int64_t parse_integer(const std::string& flag, const std::string& text, std::int64_t low) {
+    char* end = nullptr;
+    const long long value = std::strtoll(text.c_str(), &end, 10);
+    if (text.empty() || *end != '\0') usage_error(flag + ": '" + text + "' is not an integer");
+    if (value < low)
+        usage_error(flag + ": " + text + " is below the minimum " + std::to_string(low));
+    return value;
+}
+
+void require_one_of(const std::string& flag, const std::string& value,
+                    const std::vector<std::string>& allowed) {
+    for (const auto& a : allowed)
+        if (a == value) return;
+    std::string list;
+    for (const auto& a : allowed)
+        list += (list.empty() ? "" : ", ") + a;
+    usage_error(flag + ": unknown value '" + value + "' (expected one of: " + list + ")");
+}
+
+settings parse(int argc, char** argv) {
+    settings s;
+    const std::vector<std::string> args(argv + 1, argv + argc);
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const std::string& flag = args[i];
+        auto value = [&]() -> const std::string& {
+            if (i + 1 >= args.size()) usage_error(flag + " needs a value");
+            return args[++i];
+        };
+        if (flag == "--help" || flag == "-h") {
+            std::fputs(usage, stdout);
+            std::exit(0);
+        } else if (flag == "--model") {
+            s.model = value();
+        } else if (flag == "--data") {
+            s.data = value();
+        } else if (flag == "--epochs") {
+            s.epochs = parse_integer(flag, value(), 1);
+        } else if (flag == "--batch") {
+            s.batch = parse_integer(flag, value(), 1);
+        } else if (flag == "--optimizer") {
+            s.optimizer = value();
+            require_one_of(flag, s.optimizer, {"sgd", "adamw"});
+        } else if (flag == "--lr") {
+            s.lr = parse_number(flag, value());
+        } else if (flag == "--momentum") {
+            s.momentum = parse_number(flag, value());
+        } else if (flag == "--nesterov") {
+            s.nesterov = true;
+        } else if (flag == "--wd") {
+            s.weight_decay = parse_number(flag, value());
+        } else if (flag == "--schedule") {
+            s.schedule = value();
+            require_one_of(flag, s.schedule, {"cosine", "step", "onecycle", "constant"});
+        } else if (flag == "--warmup") {
+            s.warmup = parse_integer(flag, value(), 0);
+        } else if (flag == "--label-smoothing") {
+            s.label_smoothing = parse_number(flag, value());
+        } else if (flag == "--augment") {
+            s.augment = true;
+        } else if (flag == "--val") {
+            s.validation = parse_integer(flag, value(), 0);
+        } else if (flag == "--seed") {
+            s.seed = static_cast<std::uint64_t>(parse_integer(flag, value(), 0));
+        } else if (flag == "--threads") {
+            s.threads = static_cast<int>(parse_integer(flag, value(), 1));
+        } else if (flag == "--out") {
+            s.out = value();
+        } else if (flag == "--json") {
+            s.json = value();
+        } else if (flag == "--quiet") {
+            s.quiet = true;
+        } else {
+            usage_error("unknown flag '" + flag + "'");
+        }
+    }
+    require_one_of(
+        "--model", s.model,
+        {"lenet5", "resnet20", "resnet32", "resnet56", "vgg16", "densenet121", "efficientnet_b0"});
+    if (s.warmup >= s.epochs)
+        usage_error("--warmup " + std::to_string(s.warmup) + " must be below --epochs " +
+                    std::to_string(s.epochs));
+    return s;
+}
+
+// The training and test halves of the data named by --data.
+struct data_pair {
+    bpr::data::dataset train, test;
+};
+
+data_pair load_data(const std::string& spec) {
+    using bpr::data::subset_kind;
+    const auto colon = spec.find(':');
+    const std::string kind = spec.substr(0, colon);
+    const std::string dir = colon == std::string::npos ? "" : spec.substr(colon + 1);
+    if (kind == "fashion-mnist") {
+        const std::string root = dir.empty() ? bpr::data::default_fashion_mnist_dir : dir;
+        return {bpr::data::load_fashion_mnist(subset_kind::train, root),
+                bpr::data::load_fashion_mnist(subset_kind::test, root)};
+    }
+    if (kind == "cifar10" || kind == "folder") {
+        if (dir.empty()) usage_error("--data " + kind + " needs a folder: " + kind + ":DIR");
+        if (kind == "cifar10") {
+            std::filesystem::path root = dir;
+            if (std::filesystem::is_directory(root / "cifar-10-batches-bin"))
+                root /= "cifar-10-batches-bin";
+            return {bpr::data::load_cifar10(root, subset_kind::train),
+                    bpr::data::load_cifar10(root, subset_kind::test)};
+        }
+        const std::filesystem::path root = dir;
+        auto train = bpr::data::load_image_folder(root / "train");
+        auto test = bpr::data::load_image_folder(root / "test");
+        return {std::move(train), std::move(test)};
+    }
+    usage_error("--data: unknown kind '" + kind +
+                "' (expected fashion-mnist, fashion-mnist:DIR, cifar10:DIR or folder:DIR)");
+}
+
+bpr::any_schedule make_schedule(const settings& s, double lr, std::int64_t steps_per_epoch) {
+    // Schedules run per iteration; milestones and warm-up are given in epochs.
+    const std::int64_t warmup_steps = s.warmup * steps_per_epoch;
+    const std::int64_t main_steps = (s.epochs - s.warmup) * steps_per_epoch;
+    bpr::any_schedule main = bpr::constant_lr{lr};
+    if (s.schedule == "cosine") main = bpr::cosine_lr{.base = lr, .min_lr = 0.0};
+    if (s.schedule == "step")
+        main = bpr::step_lr{
+            .base = lr, .milestones = {main_steps / 2, main_steps * 3 / 4}, .gamma = 0.1};
+    if (s.schedule == "onecycle") main = bpr::one_cycle_lr{.max_lr = lr};
+    if (warmup_steps == 0) return main;
+    return bpr::warmup<bpr::any_schedule>{main, warmup_steps, 0.0};
+}
+
+double opt_weight_decay(const auto& opt) {
+    return opt.options().weight_decay;
+}
+
+// Everything after the model is built, generic over its type.
+template <typename Model, typename Optimizer>
+int run(const settings& s, Model& model, Optimizer& opt, const data_pair& data,
+        const bpr::data::dataset& train_set, const bpr::data::dataset* validation, double lr) {
+    using clock = std::chrono::steady_clock;
+    const auto start = clock::now();
+
+    const bpr::data::normalization norm = bpr::data::compute_normalization(train_set);
+    bpr::data::loader_options loader{
+        .batch_size = s.batch, .shuffle = true, .seed = s.seed, .norm = norm};
+    if (s.augment) loader.augment = {.pad = train_set.height() >= 32 ? 4 : 2, .flip = true};
+    bpr::data::batch_loader train(train_set, loader);
+
+    const bpr::any_schedule schedule = make_schedule(s, lr, train.batches_per_epoch());
+    bpr::fit_options options{.epochs = s.epochs,
+                             .schedule_by = bpr::schedule_unit::iteration,
+                             .label_smoothing = s.label_smoothing,
+                             .validation = validation,
+                             .restore_best = validation != nullptr,
+                             .progress = s.quiet ? nullptr : stdout};
+    const bpr::fit_result result = bpr::fit(model, opt, schedule, train, options);
+
+    // The test set is touched once, here, after all choices are made.
+    const bpr::eval_result test = bpr::evaluate(model, data.test, 256, norm);
+    const double seconds = std::chrono::duration<double>(clock::now() - start).count();
+    std::printf("test accuracy %.2f%%  test loss %.4f", 100.0 * test.accuracy, test.loss);
+    if (result.best_epoch >= 0)
+        std::printf("  (weights of epoch %lld, best validation accuracy %.2f%%)",
+                    static_cast<long long>(result.best_epoch + 1),
+                    100.0 * result.best_validation_accuracy);
+    std::printf("\n%lld epochs in %s, %.0f training images/s\n",
+                static_cast<long long>(result.history.size()),
+                bpr::format_duration(seconds).c_str(), result.images_per_second);
+
+    if (!s.out.empty()) {
+        bpr::rng generator(s.seed);
+        bpr::save_checkpoint(
+            s.out, model, opt,
+            {.epoch = static_cast<std::int64_t>(result.history.size()),
+             .step = static_cast<std::int64_t>(result.history.size()) * train.batches_per_epoch(),
+             .generator = generator.save()});
+        std::printf("checkpoint written to %s\n", s.out.c_str());
+    }
+    if (!s.json.empty()) {
+        bpr::json_object summary;
+        summary.set("model", s.model)
+            .set("data", s.data)
+            .set("test_accuracy", test.accuracy)
+            .set("test_loss", test.loss);
+        if (result.best_epoch >= 0) {
+            summary.set("val_accuracy", result.best_validation_accuracy)
+                .set("best_epoch", result.best_epoch + 1);
+        } else {
+            summary.set("val_accuracy", std::numeric_limits<double>::quiet_NaN());
+        }
+        std::vector<bpr::json_object> history;
+        for (const auto& m : result.history) {
+            bpr::json_object epoch;
+            epoch.set("epoch", m.epoch + 1)
+                .set("train_loss", m.train_loss)
+                .set("train_accuracy", m.train_accuracy)
+                .set("lr", m.lr)
+                .set("seconds", m.seconds);
+            if (m.validation) epoch.set("val_accuracy", m.validation->accuracy);
+            history.push_back(epoch);
+        }
+        summary.set("epochs", static_cast<std::int64_t>(result.history.size()))
+            .set("seconds", seconds)
+            .set("images_per_second", result.images_per_second)
+            .set("params", static_cast<std::int64_t>(bpr::count_params(model)))
+            .set("optimizer", s.optimizer)
+            .set("lr", lr)
+            .set("momentum", s.momentum)
+            .set("weight_decay", opt_weight_decay(opt))
+            .set("schedule", s.schedule)
+            .set("warmup", s.warmup)
+            .set("batch", static_cast<std::int64_t>(s.batch))
+            .set("augment", s.augment)
+            .set("validation_images", static_cast<std::int64_t>(s.validation))
+            .set("seed", static_cast<std::int64_t>(s.seed))
+            .set("threads", s.threads)
+            .set("history", history);
+        bpr::write_file_atomically(s.json, summary.str() + "\n");
+    }
+    return 0;
+}
+
+// Builds the model named by --model for the data's channels, size and classes, and
+// hands it to `next` (each model is its own type).
+template <typename Next>
+int with_model(const settings& s, bpr::index_t channels, bpr::index_t size, bpr::index_t classes,
+               Next&& next) {
+    namespace m = bpr::models;
+    if (s.model == "lenet5") return next(m::lenet5<float>(channels, size, classes));
+    if (s.model == "resnet20") return next(m::resnet20<float>(channels, classes));
+    if (s.model == "resnet32") return next(m::resnet32<float>(channels, classes));
+    if (s.model == "resnet56") return next(m::resnet56<float>(channels, classes));
+    if (s.model == "vgg16") return next(m::vgg16<float>(channels, classes, size));
+    if (s.model == "densenet121") return next(m::densenet121<float>(channels, classes));
+    return next(m::efficientnet_b0<float>(channels, classes));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const settings s = parse(argc, argv);
+    try {
+        bpr::set_threads(s.threads);
+        const data_pair data = load_data(s.data);
+        BPR_REQUIRE(data.train.height() == data.train.width(), s.data, ": images are ",
+                    data.train.height(), "x", data.train.width(),
+                    ", the models expect square ones");
+        BPR_REQUIRE(data.test.channels() == data.train.channels() &&
+                        data.test.height() == data.train.height() &&
+                        data.test.width() == data.train.width(),
+                    s.data, ": test images [", data.test.channels(), ", ", data.test.height(), ", ",
+                    data.test.width(), "] differ from training images [", data.train.channels(),
+                    ", ", data.train.height(), ", ", data.train.width(), "]");
+        if (s.validation >= data.train.size())
+            usage_error("--val " + std::to_string(s.validation) + " leaves no training images (" +
+                        std::to_string(data.train.size()) + " in " + s.data + ")");
+
+        // The validation split is carved from the training set, seeded.
+        std::optional<bpr::data::split_result> parts;
+        if (s.validation > 0) parts = bpr::data::split(data.train, s.validation, s.seed);
+        const bpr::data::dataset& train_set = parts ? parts->train : data.train;
+        const bpr::data::dataset* validation = parts ? &parts->validation : nullptr;
+        const int classes = std::max(data.train.num_classes, data.test.num_classes);
+
+        std::printf(
+            "bpr-train: %s on %s (%lld train%s, %lld test images, %d classes), %d threads\n",
+            s.model.c_str(), s.data.c_str(), static_cast<long long>(train_set.size()),
+            validation ? (", " + std::to_string(validation->size()) + " validation").c_str() : "",
+            static_cast<long long>(data.test.size()), classes, s.threads);
+
+        return with_model(s, data.train.channels(), data.train.height(), classes, [&](auto model) {
+            bpr::rng generator(s.seed);
+            // LeNet-5 as PyTorch initialises it by default; the deep nets with He init.
+            bpr::initialize(model, generator,
+                            s.model == "lenet5" ? bpr::init_scheme::pytorch_default
+                                                : bpr::init_scheme::kaiming_normal);
+            std::printf("model: %lld parameters\n",
+                        static_cast<long long>(bpr::count_params(model)));
+            if (s.optimizer == "adamw") {
+                const double lr = s.lr.value_or(1e-3);
+                bpr::adamw<float> opt({.lr = lr, .weight_decay = s.weight_decay.value_or(0.05)});
+                return run(s, model, opt, data, train_set, validation, lr);
+            }
+            const double lr = s.lr.value_or(0.05);
+            bpr::sgd<float> opt({.lr = lr,
+                                 .momentum = s.momentum,
+                                 .nesterov = s.nesterov,
+                                 .weight_decay = s.weight_decay.value_or(5e-4)});
+            return run(s, model, opt, data, train_set, validation, lr);
+        });
+    } catch (const bpr::error& e) {
+        std::fprintf(stderr, "bpr-train: %s\n", e.what());
+        return 1;
+    }
+}
