@@ -8,6 +8,7 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -100,7 +101,13 @@ void run_sparse(benchmark::State& state, conv_shape s, int permille, index_t bat
     const auto g = geometry_of(s, batch);
     const auto input = random_tensor(g.input_shape(), 1);
     const auto weight = sparse_weight(g, permille);
-    const auto packed = k::sparse_conv2d_weights::pack(g, weight.data());
+    // Tuning knobs from the environment, to measure the chunking heuristic.
+    k::sparse_conv2d_options options;
+    if (const char* v = std::getenv("BPR_SPARSE_L1_BYTES")) options.l1_bytes = std::atol(v);
+    if (const char* v = std::getenv("BPR_SPARSE_MIN_ENTRIES"))
+        options.min_entries_per_chunk = std::atol(v);
+    if (const char* v = std::getenv("BPR_SPARSE_CHUNK")) options.chunk_channels = std::atol(v);
+    const auto packed = k::sparse_conv2d_weights::pack(g, weight.data(), options);
     bpr::tensor<float> output(g.output_shape());
     k::sparse_conv2d_workspace workspace;
     for (auto _ : state) {

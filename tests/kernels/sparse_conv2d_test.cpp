@@ -122,8 +122,12 @@ TEST_CASE("sparse conv2d equals its scalar twin and the dense convolution",
         {1, 7, 3, 5, 5, 3, 1, 0, 1.0, false},      {1, 2, 3, 3, 3, 3, 1, 1, 1.0, false},
         {1, 12, 10, 33, 31, 3, 1, 1, 0.05, false}, {4, 16, 16, 4, 4, 3, 1, 1, 0.3, false},
     };
-    for (const auto& c : cases)
+    k::sparse_conv2d_options two_channel_chunks;
+    two_channel_chunks.chunk_channels = 2;
+    for (const auto& c : cases) {
         check_config(c, r);
+        check_config(c, r, two_channel_chunks, k::activation::relu);
+    }
 }
 
 TEST_CASE("sparse conv2d handles all-zero layers, single nonzeros and empty rows",

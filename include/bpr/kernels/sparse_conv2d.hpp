@@ -35,7 +35,7 @@ struct sparse_conv2d_workspace {
 
     // Sizes the buffers and zeroes the packed inputs unless they already hold a zero
     // border for the layout of `w` (only the interior is rewritten per image).
-    void prepare(const sparse_conv2d_weights& w, std::size_t count, index_t grid_size) {
+    void prepare(const sparse_input_layout& w, std::size_t count, index_t grid_size) {
         const conv2d_geometry& g = w.geometry;
         const std::array<index_t, 8> key{g.in_channels, g.in_h,     g.in_w, g.pad_h,
                                          g.pad_w,       g.stride_h, w.wq,   w.input_size};
@@ -90,7 +90,7 @@ inline void copy_floats(float* dst, const float* src, index_t n) {
 // The interior of input channels [c0, c1) of the packed layout (its border is zero
 // already, see sparse_conv2d_workspace::prepare).
 template <class Arch>
-void sparse_pack_channels(const sparse_conv2d_weights& w, const float* image, float* packed,
+void sparse_pack_channels(const sparse_input_layout& w, const float* image, float* packed,
                           index_t c0, index_t c1) {
     const conv2d_geometry& g = w.geometry;
     const index_t h = g.in_h, wd = g.in_w;

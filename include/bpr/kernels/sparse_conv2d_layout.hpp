@@ -40,6 +40,58 @@ inline constexpr index_t sparse_max_block_rows = 4;
 
 }  // namespace detail
 
+// What it represents: the packed input layout and position tiling shared by the direct
+// sparse and the depthwise kernels: the zero-padded input (hp x wp) of each channel is
+// split into s * s stride phases of hq x wq (s = stride), so that output position
+// (y, x) of tap (ky, kx) reads phase (ky % s) * s + kx % s at y * wq + x + (ky / s) * wq
+// + kx / s. Positions are computed on the out_h x wq grid (columns >= out_w are
+// discarded) in tiles of tile_vectors vectors.
+// Requires: square stride. Guarantees: input_size covers every over-read of the kernels.
+struct sparse_input_layout {
+    conv2d_geometry geometry;  // batch is ignored
+    index_t hq = 0, wq = 0, plane = 0, channel_stride = 0;
+    index_t lanes = 0, tile_vectors = 0, tiles = 0;
+    index_t grid_stride = 0;  // floats per output row in the kernel's scratch grid
+    index_t input_size = 0;   // floats of one packed input image, including the over-read
+
+    index_t positions() const { return geometry.out_h() * wq; }
+    // Offset of tap (ky, kx) inside its channel's phase planes.
+    index_t tap_offset(index_t ky, index_t kx) const {
+        const index_t s = geometry.stride_h;
+        return ((ky % s) * s + kx % s) * plane + (ky / s) * wq + kx / s;
+    }
+
+    static sparse_input_layout make(const conv2d_geometry& g, index_t lanes, const char* where) {
+        g.validate(where);
+        BPR_REQUIRE(g.stride_h == g.stride_w, where, ": stride must be square, got ", g.stride_h,
+                    "x", g.stride_w);
+        BPR_REQUIRE(lanes >= 1, where, ": lanes must be >= 1, got ", lanes);
+        sparse_input_layout l;
+        l.geometry = g;
+        const index_t s = g.stride_h;
+        const index_t hp = g.in_h + 2 * g.pad_h, wp = g.in_w + 2 * g.pad_w;
+        l.hq = (hp + s - 1) / s, l.wq = (wp + s - 1) / s;
+        l.plane = l.hq * l.wq;
+        l.channel_stride = s * s * l.plane;
+        l.lanes = lanes;
+        // Tile: T vectors of positions, chosen to minimise tiles * (T + 1) (the +1 is
+        // the per-entry broadcast and offset load).
+        const index_t vectors = (l.positions() + lanes - 1) / lanes;
+        index_t best_t = 1, best_cost = -1;
+        for (index_t t = 1; t <= detail::sparse_max_tile_vectors; ++t) {
+            const index_t tiles = (vectors + t - 1) / t;
+            const index_t cost = tiles * (t + 1);
+            if (best_cost < 0 || cost <= best_cost) best_cost = cost, best_t = t;
+            if (t >= vectors) break;
+        }
+        l.tile_vectors = best_t;
+        l.tiles = (vectors + best_t - 1) / best_t;
+        l.grid_stride = l.tiles * best_t * lanes;
+        l.input_size = g.in_channels * l.channel_stride + l.grid_stride + lanes;
+        return l;
+    }
+};
+
 // What it represents: the nonzeros of a dense OIHW convolution weight (groups == 1),
 // packed for the direct sparse kernel. Each nonzero is a value and a precomputed offset
 // into the packed input of its input-channel chunk:
@@ -53,18 +105,14 @@ inline constexpr index_t sparse_max_block_rows = 4;
 // the rest follow row by row.
 // Guarantees: offsets are 16-bit when every chunk's range fits (chunks are split to
 // make it fit), 32-bit otherwise; unpack() returns the dense weight exactly.
-struct sparse_conv2d_weights {
+struct sparse_conv2d_weights : sparse_input_layout {
     struct segment {
         index_t start = 0;   // into values/offsets
         index_t common = 0;  // interleaved entries per row
         std::array<std::int32_t, detail::sparse_max_block_rows> tail{};  // extra entries per row
     };
 
-    conv2d_geometry geometry;  // batch is ignored
-    index_t hq = 0, wq = 0, plane = 0, channel_stride = 0;
-    index_t lanes = 0, tile_vectors = 0, block_rows = 0, tiles = 0;
-    index_t grid_stride = 0;  // floats per output row in the kernel's scratch grid
-    index_t input_size = 0;   // floats of one packed input image, including the over-read
+    index_t block_rows = 0;
     index_t chunk_channels = 0, chunks = 0, blocks = 0;
     bool wide = false;
     std::vector<float> values;
@@ -74,7 +122,6 @@ struct sparse_conv2d_weights {
     std::vector<segment> segments;   // [chunk][block]
 
     index_t nnz() const { return static_cast<index_t>(values.size()); }
-    index_t positions() const { return geometry.out_h() * wq; }
     // Bytes of the packed arrays (values, offsets, segments): what the kernel streams.
     index_t bytes() const {
         return nnz() * static_cast<index_t>(sizeof(float) + (wide ? 4 : 2)) +
@@ -109,38 +156,13 @@ struct sparse_conv2d_weights {
     // Packs a dense OIHW weight; zeros are dropped.
     static sparse_conv2d_weights pack(const conv2d_geometry& g, const float* weight,
                                       const sparse_conv2d_options& options = {}) {
-        g.validate("sparse_conv2d_weights::pack");
         BPR_REQUIRE(g.groups == 1, "sparse_conv2d_weights::pack: groups must be 1, got ", g.groups,
                     " (use depthwise_conv2d for depthwise layers)");
-        BPR_REQUIRE(g.stride_h == g.stride_w,
-                    "sparse_conv2d_weights::pack: stride must be square, got ", g.stride_h, "x",
-                    g.stride_w);
-        BPR_REQUIRE(options.lanes >= 1, "sparse_conv2d_weights::pack: lanes must be >= 1, got ",
-                    options.lanes);
         sparse_conv2d_weights w;
-        w.geometry = g;
+        static_cast<sparse_input_layout&>(w) =
+            sparse_input_layout::make(g, options.lanes, "sparse_conv2d_weights::pack");
         const index_t s = g.stride_h, k_h = g.kernel_h, k_w = g.kernel_w;
-        const index_t hp = g.in_h + 2 * g.pad_h, wp = g.in_w + 2 * g.pad_w;
-        w.hq = (hp + s - 1) / s, w.wq = (wp + s - 1) / s;
-        w.plane = w.hq * w.wq;
-        w.channel_stride = s * s * w.plane;
-        w.lanes = options.lanes;
-
-        // Tile: T vectors of positions, chosen to minimise tiles * (T + 1) (the +1 is
-        // the per-entry broadcast and offset load).
-        const index_t vectors = (w.positions() + w.lanes - 1) / w.lanes;
-        index_t best_t = 1, best_cost = -1;
-        for (index_t t = 1; t <= detail::sparse_max_tile_vectors; ++t) {
-            const index_t tiles = (vectors + t - 1) / t;
-            const index_t cost = tiles * (t + 1);
-            if (best_cost < 0 || cost <= best_cost) best_cost = cost, best_t = t;
-            if (t >= vectors) break;
-        }
-        w.tile_vectors = best_t;
-        w.tiles = (vectors + best_t - 1) / best_t;
-        w.grid_stride = w.tiles * best_t * w.lanes;
-        w.block_rows = detail::sparse_block_rows(best_t);
-        w.input_size = g.in_channels * w.channel_stride + w.grid_stride + w.lanes;
+        w.block_rows = detail::sparse_block_rows(w.tile_vectors);
 
         // Nonzeros per (output channel, input channel).
         const index_t taps = k_h * k_w, cin = g.in_channels, cout = g.out_channels;
@@ -199,10 +221,8 @@ struct sparse_conv2d_weights {
                                 for (index_t kx = 0; kx < k_w; ++kx) {
                                     const float v = weight[((o * cin + c) * k_h + ky) * k_w + kx];
                                     if (v == 0.0f) continue;
-                                    const index_t phase = (ky % s) * s + kx % s;
-                                    list.emplace_back(v, (c - c0) * w.channel_stride +
-                                                             phase * w.plane + (ky / s) * w.wq +
-                                                             kx / s);
+                                    list.emplace_back(
+                                        v, (c - c0) * w.channel_stride + w.tap_offset(ky, kx));
                                 }
                     // Ascending offsets: consecutive entries touch neighbouring input.
                     std::stable_sort(list.begin(), list.end(), [](const auto& a, const auto& b2) {
@@ -267,7 +287,7 @@ struct sparse_conv2d_weights {
 namespace detail {
 
 // Channels [c0, c1) of sparse_pack_input, assuming a zero border.
-inline void sparse_pack_input_channels(const sparse_conv2d_weights& w, const float* image,
+inline void sparse_pack_input_channels(const sparse_input_layout& w, const float* image,
                                        float* packed, index_t c0, index_t c1) {
     const conv2d_geometry& g = w.geometry;
     const index_t s = g.stride_h, h = g.in_h, wd = g.in_w;
@@ -300,7 +320,7 @@ inline void sparse_pack_input_channels(const sparse_conv2d_weights& w, const flo
 // stride phases, followed by zeros for the kernel's over-read. The border and the tail
 // never change, so when `border_is_zero` (the buffer already holds a packed image of
 // the same geometry) only the interior is written.
-inline void sparse_pack_input(const sparse_conv2d_weights& w, const float* image, float* packed,
+inline void sparse_pack_input(const sparse_input_layout& w, const float* image, float* packed,
                               bool border_is_zero = false) {
     if (!border_is_zero)
         std::memset(packed, 0, sizeof(float) * static_cast<std::size_t>(w.input_size));
