@@ -1,0 +1,458 @@
+// bpr-prune: prune a trained model to a hardware budget, fine-tune, export it sparse.
+//
+//   bpr-prune --model lenet5 --budget 95%                    # trains LeNet-5 first
+//   bpr-prune --model lenet5 --checkpoint lenet.ckpt --budget 48KiB --format csr16
+//             --allocation lamp --schedule iterative --finetune-epochs 1 --out l.bprs
+//
+// The recipe, top to bottom: parse flags; load the data and carve a seeded validation
+// split out of the training set (every choice by accuracy uses it, the test set is
+// touched once at the end); load the dense checkpoint or train one; prune with the
+// chosen criterion x allocation x schedule, fine-tuning after every round with the
+// masks' gradient hook; evaluate; write the sparse file, the report and the summary.
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <limits>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bpr/core/error.hpp"
+#include "bpr/core/parallel.hpp"
+#include "bpr/core/rng.hpp"
+#include "bpr/data/batch_loader.hpp"
+#include "bpr/data/cifar10.hpp"
+#include "bpr/data/idx.hpp"
+#include "bpr/data/image_folder.hpp"
+#include "bpr/data/split.hpp"
+#include "bpr/data/transforms.hpp"
+#include "bpr/io/atomic_file.hpp"
+#include "bpr/io/checkpoint.hpp"
+#include "bpr/io/json.hpp"
+#include "bpr/io/sparse_model.hpp"
+#include "bpr/nn/init.hpp"
+#include "bpr/nn/models/lenet.hpp"
+#include "bpr/nn/models/resnet.hpp"
+#include "bpr/optim.hpp"
+#include "bpr/prune.hpp"
+#include "bpr/train.hpp"
+
+namespace {
+
+const char* usage = R"(usage: bpr-prune [flags]
+
+Prunes a trained model to a budget, fine-tunes it, and writes it in a sparse format.
+
+  --model NAME         lenet5 (default) or resnet20
+  --data SPEC          fashion-mnist (default), fashion-mnist:DIR, cifar10:DIR,
+                       folder:DIR (DIR/train/<class>/*.jpg and DIR/test/...)
+  --checkpoint FILE    dense model to start from (bpr-train --out); without it, a
+                       dense model is trained first (--train-epochs)
+  --save-dense FILE    write the dense model trained here as a checkpoint
+  --train-epochs N     dense training epochs when no checkpoint is given (default 30;
+                       0 keeps the random initialisation, e.g. to check byte budgets)
+  --budget TEXT        99%, 0.99, a nonzero count (615) or bytes (48KiB, 1.5MB);
+                       default 90%
+  --format NAME        csr16 (default) or bitmap: byte budgets, report and --out file
+  --criterion NAME     magnitude (default), random, snip
+  --allocation NAME    global (default), uniform, erk, lamp
+  --schedule NAME      one_shot (default), iterative, gradual
+  --fraction X         iterative: fraction of the remaining weights removed per round
+                       (default 0.2)
+  --events N           gradual: pruning events (default 10)
+  --snip-batches N     snip: batches of gradients (default 4)
+  --min-density X      per-layer minimum density (default 0)
+  --keep-first-dense   keep the first prunable layer dense
+  --keep-last-dense    keep the last prunable layer dense
+  --finetune-epochs N  fine-tune epochs after each pruning round (default 2)
+  --lr X               fine-tune peak learning rate, SGD momentum 0.9, cosine (default 0.01)
+  --train-lr X         dense training learning rate (default 0.05)
+  --wd X               weight decay (default 5e-4)
+  --batch N            mini-batch size (default 128)
+  --augment            random crop and flip during training
+  --val N              validation images carved from the training set (default 5000)
+  --seed N             seed (default 1)
+  --threads N          threads (default 2)
+  --out FILE           write the pruned model as a sparse model file
+  --report FILE        write the per-layer report as JSON
+  --json FILE          write a summary (sparsity, nonzeros, bytes, file_bytes,
+                       test_accuracy, val_accuracy, dense accuracies, rounds, ...)
+  --quiet              no per-epoch output
+)";
+
+struct settings {
+    std::string model = "lenet5", data = "fashion-mnist", checkpoint, save_dense;
+    std::int64_t train_epochs = 30, finetune_epochs = 2;
+    std::string budget = "90%", format = "csr16", criterion = "magnitude", allocation = "global",
+                schedule = "one_shot";
+    double fraction = 0.2, min_density = 0.0, lr = 0.01, train_lr = 0.05, wd = 5e-4;
+    int events = 10;
+    std::int64_t snip_batches = 4;
+    bool keep_first_dense = false, keep_last_dense = false, augment = false, quiet = false;
+    bpr::index_t batch = 128, validation = 5000;
+    std::uint64_t seed = 1;
+    int threads = 2;
+    std::string out, report, json;
+};
+
+[[noreturn]] void usage_error(const std::string& message) {
+    std::fprintf(stderr, "bpr-prune: %s\n(run bpr-prune --help for the flags)\n", message.c_str());
+    std::exit(2);
+}
+
+double parse_number(const std::string& flag, const std::string& text) {
+    char* end = nullptr;
+    const double value = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0' || !std::isfinite(value))
+        usage_error(flag + ": '" + text + "' is not a number");
+    return value;
+}
+
+std::int64_t parse_integer(const std::string& flag, const std::string& text, std::int64_t low) {
+    char* end = nullptr;
+    const long long value = std::strtoll(text.c_str(), &end, 10);
+    if (text.empty() || *end != '\0') usage_error(flag + ": '" + text + "' is not an integer");
+    if (value < low) usage_error(flag + ": " + text + " is below " + std::to_string(low));
+    return value;
+}
+
+void require_one_of(const std::string& flag, const std::string& value,
+                    const std::vector<std::string>& allowed) {
+    for (const auto& a : allowed)
+        if (a == value) return;
+    std::string list;
+    for (const auto& a : allowed)
+        list += (list.empty() ? "" : ", ") + a;
+    usage_error(flag + ": unknown value '" + value + "' (expected one of: " + list + ")");
+}
+
+settings parse(int argc, char** argv) {
+    settings s;
+    const std::vector<std::string> args(argv + 1, argv + argc);
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const std::string& flag = args[i];
+        auto value = [&]() -> const std::string& {
+            if (i + 1 >= args.size()) usage_error(flag + " needs a value");
+            return args[++i];
+        };
+        if (flag == "--help" || flag == "-h") {
+            std::fputs(usage, stdout);
+            std::exit(0);
+        } else if (flag == "--model")
+            s.model = value();
+        else if (flag == "--data")
+            s.data = value();
+        else if (flag == "--checkpoint")
+            s.checkpoint = value();
+        else if (flag == "--save-dense")
+            s.save_dense = value();
+        else if (flag == "--train-epochs")
+            s.train_epochs = parse_integer(flag, value(), 1);
+        else if (flag == "--budget")
+            s.budget = value();
+        else if (flag == "--format")
+            s.format = value();
+        else if (flag == "--criterion")
+            s.criterion = value();
+        else if (flag == "--allocation")
+            s.allocation = value();
+        else if (flag == "--schedule")
+            s.schedule = value();
+        else if (flag == "--fraction")
+            s.fraction = parse_number(flag, value());
+        else if (flag == "--events")
+            s.events = static_cast<int>(parse_integer(flag, value(), 1));
+        else if (flag == "--snip-batches")
+            s.snip_batches = parse_integer(flag, value(), 1);
+        else if (flag == "--min-density")
+            s.min_density = parse_number(flag, value());
+        else if (flag == "--keep-first-dense")
+            s.keep_first_dense = true;
+        else if (flag == "--keep-last-dense")
+            s.keep_last_dense = true;
+        else if (flag == "--finetune-epochs")
+            s.finetune_epochs = parse_integer(flag, value(), 0);
+        else if (flag == "--lr")
+            s.lr = parse_number(flag, value());
+        else if (flag == "--train-lr")
+            s.train_lr = parse_number(flag, value());
+        else if (flag == "--wd")
+            s.wd = parse_number(flag, value());
+        else if (flag == "--batch")
+            s.batch = parse_integer(flag, value(), 1);
+        else if (flag == "--augment")
+            s.augment = true;
+        else if (flag == "--val")
+            s.validation = parse_integer(flag, value(), 0);
+        else if (flag == "--seed")
+            s.seed = static_cast<std::uint64_t>(parse_integer(flag, value(), 0));
+        else if (flag == "--threads")
+            s.threads = static_cast<int>(parse_integer(flag, value(), 1));
+        else if (flag == "--out")
+            s.out = value();
+        else if (flag == "--report")
+            s.report = value();
+        else if (flag == "--json")
+            s.json = value();
+        else if (flag == "--quiet")
+            s.quiet = true;
+        else
+            usage_error("unknown flag '" + flag + "'");
+    }
+    require_one_of("--model", s.model, {"lenet5", "resnet20"});
+    require_one_of("--format", s.format, {"csr16", "bitmap"});
+    require_one_of("--criterion", s.criterion, {"magnitude", "random", "snip"});
+    require_one_of("--allocation", s.allocation, {"global", "uniform", "erk", "lamp"});
+    require_one_of("--schedule", s.schedule, {"one_shot", "iterative", "gradual"});
+    return s;
+}
+
+struct data_pair {
+    bpr::data::dataset train, test;
+};
+
+data_pair load_data(const std::string& spec) {
+    using bpr::data::subset_kind;
+    const auto colon = spec.find(':');
+    const std::string kind = spec.substr(0, colon);
+    const std::string dir = colon == std::string::npos ? "" : spec.substr(colon + 1);
+    if (kind == "fashion-mnist") {
+        const std::string root = dir.empty() ? bpr::data::default_fashion_mnist_dir : dir;
+        return {bpr::data::load_fashion_mnist(subset_kind::train, root),
+                bpr::data::load_fashion_mnist(subset_kind::test, root)};
+    }
+    if (dir.empty()) usage_error("--data " + kind + " needs a folder: " + kind + ":DIR");
+    if (kind == "cifar10") {
+        std::filesystem::path root = dir;
+        if (std::filesystem::is_directory(root / "cifar-10-batches-bin"))
+            root /= "cifar-10-batches-bin";
+        return {bpr::data::load_cifar10(root, subset_kind::train),
+                bpr::data::load_cifar10(root, subset_kind::test)};
+    }
+    if (kind == "folder") {
+        const std::filesystem::path root = dir;
+        return {bpr::data::load_image_folder(root / "train"),
+                bpr::data::load_image_folder(root / "test")};
+    }
+    usage_error("--data: unknown kind '" + kind + "'");
+}
+
+// Everything that does not depend on the pruning types.
+template <typename Model>
+struct context {
+    const settings& s;
+    Model& model;
+    const bpr::data::dataset& train_set;
+    const bpr::data::dataset& validation;
+    const bpr::data::dataset& test_set;
+    bpr::data::normalization norm;
+
+    bpr::data::loader_options loader_options(bool shuffle) const {
+        bpr::data::loader_options o{
+            .batch_size = s.batch, .shuffle = shuffle, .seed = s.seed, .norm = norm};
+        if (s.augment && shuffle)
+            o.augment = {.pad = train_set.height() >= 32 ? 4 : 2, .flip = true};
+        return o;
+    }
+
+    // SGD momentum 0.9 with a cosine schedule from `lr`; masks (if any) hook the
+    // gradients, and validation picks the best epoch.
+    template <typename Masks>
+    bpr::fit_result train(std::int64_t epochs, double lr, const Masks* masks,
+                          std::uint64_t round_seed) {
+        bpr::data::loader_options o = loader_options(true);
+        o.seed = s.seed + round_seed;
+        bpr::data::batch_loader loader(train_set, o);
+        bpr::sgd<float> opt(
+            {.lr = lr, .momentum = 0.9, .weight_decay = s.wd, .decay = bpr::decay_scope::all});
+        bpr::fit_callbacks hooks;
+        if (masks) {
+            hooks.after_backward = [&](const bpr::step_info&) { masks->mask_grads(model); };
+            hooks.after_step = [&](const bpr::step_info&) { masks->apply(model); };
+        }
+        bpr::fit_options options{.epochs = epochs,
+                                 .schedule_by = bpr::schedule_unit::iteration,
+                                 .validation = validation.empty() ? nullptr : &validation,
+                                 .restore_best = !validation.empty(),
+                                 .progress = s.quiet ? nullptr : stdout};
+        return bpr::fit(model, opt, bpr::cosine_lr{.base = lr, .min_lr = 0.0}, loader, options,
+                        hooks);
+    }
+
+    double validation_accuracy() {
+        if (validation.empty()) return std::numeric_limits<double>::quiet_NaN();
+        return bpr::evaluate(model, validation, 256, norm).accuracy;
+    }
+};
+
+template <typename Model, typename Criterion, typename Allocation, typename Schedule>
+int prune_and_report(context<Model>& ctx, Criterion criterion, Allocation allocation,
+                     Schedule schedule, double dense_val, double dense_test, double start_seconds) {
+    const settings& s = ctx.s;
+    using clock = std::chrono::steady_clock;
+    const auto begin = clock::now();
+    const bpr::storage_format format = bpr::parse_format(s.format);
+    const bpr::budget budget = bpr::budget::parse(s.budget, format);
+
+    bpr::pruner<Criterion, Allocation, Schedule> p(std::move(criterion), allocation, schedule,
+                                                   {.min_density = s.min_density,
+                                                    .keep_first_dense = s.keep_first_dense,
+                                                    .keep_last_dense = s.keep_last_dense});
+    auto masks = bpr::mask_set<>::dense(ctx.model);
+    std::vector<bpr::json_object> rounds;
+    const auto result =
+        p.run(ctx.model, masks, budget, [&](std::size_t round, const bpr::mask_set<>& m) {
+            std::printf("round %zu: %lld nonzeros, sparsity %.4f%%\n", round + 1,
+                        static_cast<long long>(m.nonzeros()), 100.0 * m.sparsity());
+            bpr::json_object r;
+            r.set("round", static_cast<std::int64_t>(round + 1))
+                .set("nonzeros", static_cast<std::int64_t>(m.nonzeros()))
+                .set("sparsity", m.sparsity())
+                .set("val_accuracy_pruned", ctx.validation_accuracy());
+            if (s.finetune_epochs > 0) ctx.train(s.finetune_epochs, s.lr, &m, 1000 + round);
+            r.set("val_accuracy", ctx.validation_accuracy());
+            rounds.push_back(r);
+        });
+    const double prune_seconds = std::chrono::duration<double>(clock::now() - begin).count();
+
+    // The test set, once.
+    const double val = ctx.validation_accuracy();
+    const double test = bpr::evaluate(ctx.model, ctx.test_set, 256, ctx.norm).accuracy;
+    const auto report = bpr::make_sparsity_report(ctx.model, masks, format);
+    report.print(std::cout);
+    std::printf("dense: val %.2f%% test %.2f%%   pruned: val %.2f%% test %.2f%%\n", 100 * dense_val,
+                100 * dense_test, 100 * val, 100 * test);
+
+    std::int64_t file_bytes = -1;
+    if (!s.out.empty()) {
+        file_bytes =
+            static_cast<std::int64_t>(bpr::write_sparse_model(s.out, ctx.model, masks, format));
+        std::printf("sparse model written to %s: %lld bytes (%lld + %zu header)\n", s.out.c_str(),
+                    static_cast<long long>(file_bytes), static_cast<long long>(report.bytes),
+                    bpr::sparse_header_bytes);
+    }
+    if (!s.report.empty()) bpr::write_file_atomically(s.report, report.to_json().str() + "\n");
+    if (!s.json.empty()) {
+        bpr::json_object j;
+        j.set("model", s.model)
+            .set("data", s.data)
+            .set("budget", s.budget)
+            .set("format", s.format)
+            .set("criterion", s.criterion)
+            .set("allocation", s.allocation)
+            .set("schedule", s.schedule)
+            .set("sparsity", report.sparsity)
+            .set("nonzeros", static_cast<std::int64_t>(report.nonzeros))
+            .set("prunable", static_cast<std::int64_t>(report.prunable))
+            .set("bytes", static_cast<std::int64_t>(report.bytes))
+            .set("file_bytes", file_bytes)
+            .set("header_bytes", static_cast<std::int64_t>(bpr::sparse_header_bytes))
+            .set("budget_nonzeros", static_cast<std::int64_t>(result.budget.nonzeros))
+            .set("test_accuracy", test)
+            .set("val_accuracy", val)
+            .set("dense_test_accuracy", dense_test)
+            .set("dense_val_accuracy", dense_val)
+            .set("finetune_epochs_per_round", s.finetune_epochs)
+            .set("lr", s.lr)
+            .set("seed", static_cast<std::int64_t>(s.seed))
+            .set("threads", s.threads)
+            .set("prune_seconds", prune_seconds)
+            .set("dense_seconds", start_seconds)
+            .set("rounds", rounds);
+        bpr::write_file_atomically(s.json, j.str() + "\n");
+    }
+    return 0;
+}
+
+// Turns the criterion/allocation/schedule names into types.
+template <typename Model, typename F>
+int with_types(const settings& s, context<Model>& ctx, bpr::data::batch_loader& snip_loader,
+               F&& f) {
+    auto with_schedule = [&](auto criterion, auto allocation) {
+        if (s.schedule == "iterative")
+            return f(criterion, allocation, bpr::iterative{.fraction = s.fraction});
+        if (s.schedule == "gradual")
+            return f(criterion, allocation, bpr::gradual{.events = s.events});
+        return f(criterion, allocation, bpr::one_shot{});
+    };
+    auto with_allocation = [&](auto criterion) {
+        if (s.allocation == "uniform") return with_schedule(criterion, bpr::uniform_allocation{});
+        if (s.allocation == "erk") return with_schedule(criterion, bpr::erk_allocation{});
+        if (s.allocation == "lamp") return with_schedule(criterion, bpr::lamp_allocation{});
+        return with_schedule(criterion, bpr::global_allocation{});
+    };
+    if (s.criterion == "random") return with_allocation(bpr::random_score{.seed = s.seed});
+    if (s.criterion == "snip") {
+        // Gradients of the first batches of the (unshuffled) training data.
+        bpr::snip criterion{.gradients =
+                                [&ctx, &snip_loader](std::size_t b) {
+                                    bpr::data::batch batch;
+                                    snip_loader.load(static_cast<bpr::index_t>(b), batch);
+                                    bpr::tensor<float> logits, grad, grad_in;
+                                    bpr::softmax_cross_entropy<float> loss;
+                                    ctx.model.forward(batch.images, logits, bpr::mode::train);
+                                    loss.forward(logits, batch.labels);
+                                    loss.backward(grad);
+                                    ctx.model.backward(batch.images, logits, grad, grad_in);
+                                },
+                            .batches = static_cast<std::size_t>(std::min<std::int64_t>(
+                                s.snip_batches, snip_loader.batches_per_epoch()))};
+        return with_allocation(criterion);
+    }
+    return with_allocation(bpr::magnitude{});
+}
+
+template <typename Model>
+int run(const settings& s, Model model) {
+    using clock = std::chrono::steady_clock;
+    const auto begin = clock::now();
+    const data_pair data = load_data(s.data);
+    const auto parts = bpr::data::split(data.train, s.validation, s.seed);
+    context<Model> ctx{s,           model,
+                       parts.train, parts.validation,
+                       data.test,   bpr::data::compute_normalization(parts.train)};
+
+    if (!s.checkpoint.empty()) {
+        bpr::load_checkpoint(s.checkpoint, model);
+        std::printf("dense model loaded from %s\n", s.checkpoint.c_str());
+    } else {
+        bpr::rng generator(s.seed);
+        bpr::initialize(model, generator);
+        std::printf("training the dense model for %lld epochs\n",
+                    static_cast<long long>(s.train_epochs));
+        if (s.train_epochs > 0)
+            ctx.train(s.train_epochs, s.train_lr, static_cast<const bpr::mask_set<>*>(nullptr), 0);
+        if (!s.save_dense.empty()) {
+            bpr::save_checkpoint(s.save_dense, model);
+            std::printf("dense checkpoint written to %s\n", s.save_dense.c_str());
+        }
+    }
+    const double dense_seconds = std::chrono::duration<double>(clock::now() - begin).count();
+    const double dense_val = ctx.validation_accuracy();
+    const double dense_test = bpr::evaluate(model, data.test, 256, ctx.norm).accuracy;
+
+    bpr::data::batch_loader snip_loader(parts.train, ctx.loader_options(false));
+    return with_types(s, ctx, snip_loader, [&](auto criterion, auto allocation, auto schedule) {
+        return prune_and_report(ctx, std::move(criterion), allocation, schedule, dense_val,
+                                dense_test, dense_seconds);
+    });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const settings s = parse(argc, argv);
+    bpr::set_threads(s.threads);
+    try {
+        const bool grey = s.data.rfind("fashion-mnist", 0) == 0;
+        if (s.model == "resnet20") return run(s, bpr::models::resnet20<float>(grey ? 1 : 3, 10));
+        return run(s, bpr::models::lenet5<float>(grey ? 1 : 3, grey ? 28 : 32, 10));
+    } catch (const bpr::error& e) {
+        std::fprintf(stderr, "bpr-prune: %s\n", e.what());
+        return 1;
+    }
+}
