@@ -69,8 +69,8 @@ class batch_loader {
         const std::string where = "data::batch_loader of " + data.source;
         BPR_REQUIRE(options_.batch_size > 0, where, ": batch_size is ", options_.batch_size,
                     ", expected > 0");
-        BPR_REQUIRE(options_.augment.pad >= 0, where, ": augmentation pad is ",
-                    options_.augment.pad, ", expected >= 0");
+        BPR_REQUIRE(options_.augment.pad >= 0 && options_.augment.pad <= (1 << 16), where,
+                    ": augmentation pad is ", options_.augment.pad, ", expected 0 to 65536");
         BPR_REQUIRE(data.images.shape().rank() == 4 && data.images.extent(0) == data.size(), where,
                     ": images of shape ", data.images.shape().str(), " for ", data.size(),
                     " labels");

@@ -102,7 +102,7 @@ struct augment_draw {
 // values from `generator`, so streams stay aligned whatever the settings.
 inline augment_draw draw(const augmentation& settings, rng& generator) {
     augment_draw result;
-    const auto span = static_cast<std::uint64_t>(2 * settings.pad + 1);
+    const std::uint64_t span = 2 * static_cast<std::uint64_t>(std::max(settings.pad, 0)) + 1;
     const auto dy = static_cast<int>(generator.below(span));
     const auto dx = static_cast<int>(generator.below(span));
     const bool flip = (generator() >> 63) != 0;
@@ -156,7 +156,7 @@ inline void random_crop(tensor<float>& images, int pad, rng& generator) {
     const index_t n = images.extent(0), c = images.extent(1), h = images.extent(2),
                   w = images.extent(3);
     std::vector<float> copy(static_cast<std::size_t>(c * h * w));
-    const auto span = static_cast<std::uint64_t>(2 * pad + 1);
+    const std::uint64_t span = 2 * static_cast<std::uint64_t>(pad) + 1;
     for (index_t i = 0; i < n; ++i) {
         const index_t dy = static_cast<index_t>(generator.below(span)) - pad;
         const index_t dx = static_cast<index_t>(generator.below(span)) - pad;
