@@ -49,6 +49,28 @@ inline bool is_hidden(const std::filesystem::path& path) {
     return !name.empty() && name.front() == '.';
 }
 
+// The non-hidden entries of `dir` that are folders (`folders`) or image files, sorted
+// by name; listing errors (e.g. permissions) become bpr::error naming the folder.
+inline std::vector<std::filesystem::path> list_sorted(const std::filesystem::path& dir,
+                                                      bool folders) {
+    namespace fs = std::filesystem;
+    std::vector<fs::path> result;
+    std::error_code code;
+    fs::directory_iterator it(dir, code);
+    const fs::directory_iterator end;
+    for (; !code && it != end; it.increment(code)) {
+        const fs::path& path = it->path();
+        if (is_hidden(path)) continue;
+        std::error_code kind_code;
+        const bool wanted = folders ? it->is_directory(kind_code)
+                                    : it->is_regular_file(kind_code) && has_image_extension(path);
+        if (wanted && !kind_code) result.push_back(path);
+    }
+    if (code) fail(dir.string(), ": cannot list the folder: ", code.message());
+    std::sort(result.begin(), result.end());
+    return result;
+}
+
 inline std::vector<unsigned char> read_whole_file(const std::filesystem::path& path) {
     std::ifstream stream(path, std::ios::binary | std::ios::ate);
     BPR_REQUIRE(stream.good(), path.string(), ": cannot open the image file for reading");
@@ -174,11 +196,7 @@ inline dataset load_image_folder(const std::filesystem::path& root,
     BPR_REQUIRE(options.height >= 0 && options.width >= 0, root.string(), ": requested size ",
                 options.width, "x", options.height, " is negative");
 
-    std::vector<fs::path> class_dirs;
-    for (const auto& entry : fs::directory_iterator(root))
-        if (entry.is_directory() && !detail::is_hidden(entry.path()))
-            class_dirs.push_back(entry.path());
-    std::sort(class_dirs.begin(), class_dirs.end());
+    const std::vector<fs::path> class_dirs = detail::list_sorted(root, true);
     BPR_REQUIRE(!class_dirs.empty(), root.string(),
                 ": image folder has no class sub-folders (expected root/<class>/*.png|jpg)");
     BPR_REQUIRE(class_dirs.size() <= 65536, root.string(), ": ", class_dirs.size(),
@@ -189,14 +207,9 @@ inline dataset load_image_folder(const std::filesystem::path& root,
     result.num_classes = static_cast<int>(class_dirs.size());
     std::vector<fs::path> files;
     for (std::size_t label = 0; label < class_dirs.size(); ++label) {
-        std::vector<fs::path> class_files;
-        for (const auto& entry : fs::directory_iterator(class_dirs[label]))
-            if (entry.is_regular_file() && !detail::is_hidden(entry.path()) &&
-                detail::has_image_extension(entry.path()))
-                class_files.push_back(entry.path());
+        const std::vector<fs::path> class_files = detail::list_sorted(class_dirs[label], false);
         BPR_REQUIRE(!class_files.empty(), class_dirs[label].string(),
                     ": class folder holds no .png, .jpg or .jpeg images");
-        std::sort(class_files.begin(), class_files.end());
         files.insert(files.end(), class_files.begin(), class_files.end());
         result.labels.insert(result.labels.end(), class_files.size(), static_cast<int>(label));
         result.class_names.push_back(class_dirs[label].filename().string());
