@@ -65,3 +65,26 @@ TEST_CASE("split edge counts and errors", "[data][split]") {
         Catch::Matchers::Contains("validation count 11") && Catch::Matchers::Contains("tagged"));
     CHECK_THROWS_WITH(bpr::data::split(d, -1, 1), Catch::Matchers::Contains("-1"));
 }
+
+TEST_CASE("stratified split keeps the class balance", "[data][split]") {
+    // 600 images: labels 0,1,2 in proportion 1:2:3.
+    bpr::data::dataset d;
+    d.images.resize({600, 1, 1, 1});
+    for (index_t i = 0; i < 600; ++i) {
+        d.images[i] = static_cast<std::uint8_t>(i % 256);
+        d.labels.push_back(i < 100 ? 0 : (i < 300 ? 1 : 2));
+    }
+    d.num_classes = 3;
+    const auto parts = bpr::data::split(d, 61, 9, bpr::data::split_mode::stratified);
+    REQUIRE(parts.validation.size() == 61);
+    // Shares 10.17, 20.33, 30.5: floors 10, 20, 30 and the largest remainder (class 2).
+    CHECK(parts.validation.class_counts() == std::vector<index_t>{10, 20, 31});
+    CHECK(parts.train.class_counts() == std::vector<index_t>{90, 180, 269});
+    const auto again = bpr::data::split(d, 61, 9, bpr::data::split_mode::stratified);
+    CHECK(std::equal(again.validation.images.begin(), again.validation.images.end(),
+                     parts.validation.images.begin()));
+    const auto random = bpr::data::split(d, 61, 9);
+    CHECK(random.validation.size() == 61);
+    CHECK(bpr::data::split(d, 600, 1, bpr::data::split_mode::stratified).train.size() == 0);
+    CHECK(bpr::data::split(d, 0, 1, bpr::data::split_mode::stratified).validation.size() == 0);
+}
