@@ -72,22 +72,24 @@ struct fit_fine_tuner {
     }
 };
 
-// What it returns: a pipeline_inputs::gradients callable: gradients(b) runs forward
-// (train mode) and backward of batch b of a seeded shuffle of `train` with softmax
-// cross-entropy, leaving the dense gradients in the model's params.
+// What it returns: a pipeline_inputs::gradients callable running forward (train mode)
+// and backward of one batch of a seeded shuffle of `train` with softmax cross-entropy,
+// leaving the dense gradients in the model's params. Successive calls walk through the
+// training data (call n loads batch n mod batches), so each regrowth step scores on
+// fresh batches; the argument is ignored.
 // Requires: `model` and `train` outlive the callable; a float classifier.
 template <layer Model>
 std::function<void(std::size_t)> make_gradient_source(Model& model, const data::dataset& train,
                                                       data::loader_options options) {
     options.augment = {};
     auto loader = std::make_shared<data::batch_loader>(train, options);
-    auto state =
-        std::make_shared<std::tuple<data::batch, tensor<float>, tensor<float>, tensor<float>>>();
-    return [&model, loader, state](std::size_t b) {
+    auto state = std::make_shared<
+        std::tuple<data::batch, tensor<float>, tensor<float>, tensor<float>, std::size_t>>();
+    return [&model, loader, state](std::size_t) {
         const auto batches = static_cast<std::size_t>(loader->batches_per_epoch());
         BPR_REQUIRE(batches > 0, "gradient source: training data gives no batches");
-        auto& [batch, logits, grad_logits, grad_input] = *state;
-        loader->load(static_cast<index_t>(b % batches), batch);
+        auto& [batch, logits, grad_logits, grad_input, calls] = *state;
+        loader->load(static_cast<index_t>(calls++ % batches), batch);
         softmax_cross_entropy<float> loss;
         model.forward(batch.images, logits, mode::train);
         loss.forward(logits, batch.labels);

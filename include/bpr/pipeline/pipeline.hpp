@@ -80,6 +80,20 @@ struct pipeline_result {
 namespace detail {
 // An optimizer stand-in for runs without one (the fine-tune callable owns it).
 using no_regrow_optimizer = no_optimizer;
+
+// The types a valid composition derives; an invalid one gets placeholders, so that
+// the static_assert is the only error the compiler reports.
+template <bool Valid, typename Prune, typename Score, typename Regrow>
+struct pipeline_types {
+    using granularity = typename Prune::granularity;
+    using regrower_type = regrower<typename Score::score_type, typename Regrow::allocation_type,
+                                   typename Regrow::init_type, granularity>;
+};
+template <typename Prune, typename Score, typename Regrow>
+struct pipeline_types<false, Prune, Score, Regrow> {
+    using granularity = unstructured;
+    using regrower_type = invalid_stage_member;
+};
 }  // namespace detail
 
 // What it represents: a bidirectional pruning-regrowth method composed of three stage
@@ -109,9 +123,10 @@ class pipeline {
                   "(bpr::regrow_stage), e.g. bpr::regrow<bpr::top_k, bpr::init_zero>");
 
   public:
-    using granularity = typename Prune::granularity;
-    using regrower_type = regrower<typename Score::score_type, typename Regrow::allocation_type,
-                                   typename Regrow::init_type, granularity>;
+    static constexpr bool valid = prune_stage<Prune> && score_stage<Score> && regrow_stage<Regrow>;
+    using granularity = typename detail::pipeline_types<valid, Prune, Score, Regrow>::granularity;
+    using regrower_type =
+        typename detail::pipeline_types<valid, Prune, Score, Regrow>::regrower_type;
 
     Prune pruning{};
     Score scoring{};

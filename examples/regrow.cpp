@@ -1,0 +1,499 @@
+// bpr-regrow: prune a trained model to an extreme budget, then regrow the most
+// critical connections in steps up to a target, fine-tuning between steps.
+//
+//   bpr-regrow                                   # the embedded default (Fashion-MNIST,
+//                                                # LeNet-5, 99.5% -> 99%), < 10 min
+//   bpr-regrow --budget 99.5% --target 98% --steps 4 --score taylor --init dense
+//   bpr-regrow --data cifar10:DIR --model resnet20 --checkpoint r20.ckpt --budget 48KiB
+//
+// The recipe, top to bottom: parse flags; load the data and carve a seeded validation
+// split (5,000 images) out of the training set: every choice uses it, the test set is
+// only reported; load the dense checkpoint (or train one and say so); compose the
+// pipeline from the chosen types; run it; write the trajectory (CSV, JSON, SVG), the
+// final sparse model and summary.json; print the trajectory as a table.
+//
+// The flags choose among many criteria, allocations, scores and inits. Instantiating
+// the pipeline for every combination would compile hundreds of variants, so each
+// choice is a small "runtime choice" type that satisfies the same concept as the
+// library's types and forwards to one of them: a concept is a contract, not a list.
+
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "bpr/core/error.hpp"
+#include "bpr/core/parallel.hpp"
+#include "bpr/core/rng.hpp"
+#include "bpr/data/batch_loader.hpp"
+#include "bpr/data/cifar10.hpp"
+#include "bpr/data/idx.hpp"
+#include "bpr/data/image_folder.hpp"
+#include "bpr/data/split.hpp"
+#include "bpr/data/transforms.hpp"
+#include "bpr/io/atomic_file.hpp"
+#include "bpr/io/checkpoint.hpp"
+#include "bpr/io/json.hpp"
+#include "bpr/io/sparse_model.hpp"
+#include "bpr/nn/init.hpp"
+#include "bpr/nn/models/lenet.hpp"
+#include "bpr/nn/models/resnet.hpp"
+#include "bpr/optim.hpp"
+#include "bpr/pipeline.hpp"
+#include "bpr/train.hpp"
+
+#ifndef BPR_SOURCE_DIR
+#define BPR_SOURCE_DIR "."
+#endif
+
+namespace {
+
+const char* usage = R"(usage: bpr-regrow [flags]
+
+Bidirectional pruning-regrowth: prunes a trained model to a budget, then regrows the
+most critical weights in steps up to a target, fine-tuning after each step.
+
+  --data SPEC            fashion-mnist (default), fashion-mnist:DIR, cifar10:DIR,
+                         folder:DIR (DIR/train/<class>/*, DIR/test/<class>/*)
+  --model NAME           lenet5 (default) or resnet20
+  --checkpoint FILE      dense model to start from; default: the committed
+                         models/lenet5-fashion-mnist.ckpt for lenet5 on Fashion-MNIST;
+                         otherwise a dense model is trained first (--train-epochs)
+  --train-epochs N       dense training when there is no checkpoint (default 15)
+  --prune MODE           one_shot (default) or iterative
+  --fraction X           iterative: fraction of remaining weights removed per round (0.2)
+  --criterion NAME       magnitude (default), random, snip
+  --allocation NAME      pruning allocation: global, uniform, erk, lamp (default)
+  --min-density X        per-layer minimum density (default 0)
+  --keep-first-dense     keep the first prunable layer dense
+  --keep-last-dense      keep the last prunable layer dense
+  --budget TEXT          what the hardware accepts: 99.5% (default), 0.995, a nonzero
+                         count (308) or bytes in --format (4KiB)
+  --target TEXT          where regrowth stops, same kinds (default 99%)
+  --format NAME          csr16 (default) or bitmap
+  --steps N              regrowth steps (default 4)
+  --finetune-epochs N    fine-tune epochs after each regrowth step (default 1)
+  --prune-finetune-epochs N  after each pruning round (default 1)
+  --score NAME           gradient (RigL, default), momentum (SNFS), taylor (|w0 g|),
+                         dense (g^2 w0^2 on the dense model), random (SET)
+  --score-batches N      batches of gradients per score (default 8)
+  --init NAME            zero (default), dense (pre-pruning value), kaiming
+  --init-scale X         kaiming: scale of the draws (default 0.1)
+  --regrow-allocation NAME  top_k, proportional, capped (default: capped top-k)
+  --max-share X          capped: most of one step a layer may take (default 0.5)
+  --max-density X        no layer regrows above this density (default 1)
+  --lr X                 fine-tune peak learning rate, SGD momentum 0.9, cosine (0.01)
+  --train-lr X           dense training learning rate (default 0.05)
+  --wd X                 weight decay (default 5e-4)
+  --batch N              mini-batch size (default 128)
+  --val N                validation images carved from the training set (default 5000)
+  --seed N               seed (default 1)
+  --threads N            threads (default 2)
+  --out DIR              output directory (default regrow-out): trajectory.csv,
+                         trajectory.json, trajectory.svg, model.bprs, summary.json
+  --quiet                no per-epoch progress
+)";
+
+struct settings {
+    std::string data = "fashion-mnist", model = "lenet5", checkpoint;
+    bool checkpoint_given = false;
+    std::int64_t train_epochs = 15;
+    std::string prune = "one_shot", criterion = "magnitude", allocation = "lamp";
+    double fraction = 0.2, min_density = 0.0;
+    bool keep_first_dense = false, keep_last_dense = false;
+    std::string budget = "99.5%", target = "99%", format = "csr16";
+    std::int64_t steps = 4, finetune_epochs = 1, prune_finetune_epochs = 1;
+    std::string score = "gradient", init = "zero", regrow_allocation = "capped";
+    std::int64_t score_batches = 8;
+    double init_scale = 0.1, max_share = 0.5, max_density = 1.0;
+    double lr = 0.01, train_lr = 0.05, wd = 5e-4;
+    bpr::index_t batch = 128, validation = 5000;
+    std::uint64_t seed = 1;
+    int threads = 2;
+    std::string out = "regrow-out";
+    bool quiet = false;
+};
+
+[[noreturn]] void usage_error(const std::string& message) {
+    std::fprintf(stderr, "bpr-regrow: %s\n(run bpr-regrow --help for the flags)\n",
+                 message.c_str());
+    std::exit(2);
+}
+
+double parse_number(const std::string& flag, const std::string& text) {
+    char* end = nullptr;
+    const double value = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0' || !std::isfinite(value))
+        usage_error(flag + ": '" + text + "' is not a number");
+    return value;
+}
+
+std::int64_t parse_integer(const std::string& flag, const std::string& text, std::int64_t low) {
+    char* end = nullptr;
+    const long long value = std::strtoll(text.c_str(), &end, 10);
+    if (text.empty() || *end != '\0') usage_error(flag + ": '" + text + "' is not an integer");
+    if (value < low) usage_error(flag + ": " + text + " is below " + std::to_string(low));
+    return value;
+}
+
+void require_one_of(const std::string& flag, const std::string& value,
+                    const std::vector<std::string>& allowed) {
+    for (const auto& a : allowed)
+        if (a == value) return;
+    std::string list;
+    for (const auto& a : allowed)
+        list += (list.empty() ? "" : ", ") + a;
+    usage_error(flag + ": unknown value '" + value + "' (expected one of: " + list + ")");
+}
+
+settings parse(int argc, char** argv) {
+    settings s;
+    const std::vector<std::string> args(argv + 1, argv + argc);
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const std::string& flag = args[i];
+        auto value = [&]() -> const std::string& {
+            if (i + 1 >= args.size()) usage_error(flag + " needs a value");
+            return args[++i];
+        };
+        if (flag == "--help" || flag == "-h") {
+            std::fputs(usage, stdout);
+            std::exit(0);
+        } else if (flag == "--data")
+            s.data = value();
+        else if (flag == "--model")
+            s.model = value();
+        else if (flag == "--checkpoint") {
+            s.checkpoint = value();
+            s.checkpoint_given = true;
+        } else if (flag == "--train-epochs")
+            s.train_epochs = parse_integer(flag, value(), 1);
+        else if (flag == "--prune")
+            s.prune = value();
+        else if (flag == "--fraction")
+            s.fraction = parse_number(flag, value());
+        else if (flag == "--criterion")
+            s.criterion = value();
+        else if (flag == "--allocation")
+            s.allocation = value();
+        else if (flag == "--min-density")
+            s.min_density = parse_number(flag, value());
+        else if (flag == "--keep-first-dense")
+            s.keep_first_dense = true;
+        else if (flag == "--keep-last-dense")
+            s.keep_last_dense = true;
+        else if (flag == "--budget")
+            s.budget = value();
+        else if (flag == "--target")
+            s.target = value();
+        else if (flag == "--format")
+            s.format = value();
+        else if (flag == "--steps")
+            s.steps = parse_integer(flag, value(), 0);
+        else if (flag == "--finetune-epochs")
+            s.finetune_epochs = parse_integer(flag, value(), 0);
+        else if (flag == "--prune-finetune-epochs")
+            s.prune_finetune_epochs = parse_integer(flag, value(), 0);
+        else if (flag == "--score")
+            s.score = value();
+        else if (flag == "--score-batches")
+            s.score_batches = parse_integer(flag, value(), 1);
+        else if (flag == "--init")
+            s.init = value();
+        else if (flag == "--init-scale")
+            s.init_scale = parse_number(flag, value());
+        else if (flag == "--regrow-allocation")
+            s.regrow_allocation = value();
+        else if (flag == "--max-share")
+            s.max_share = parse_number(flag, value());
+        else if (flag == "--max-density")
+            s.max_density = parse_number(flag, value());
+        else if (flag == "--lr")
+            s.lr = parse_number(flag, value());
+        else if (flag == "--train-lr")
+            s.train_lr = parse_number(flag, value());
+        else if (flag == "--wd")
+            s.wd = parse_number(flag, value());
+        else if (flag == "--batch")
+            s.batch = parse_integer(flag, value(), 1);
+        else if (flag == "--val")
+            s.validation = parse_integer(flag, value(), 1);
+        else if (flag == "--seed")
+            s.seed = static_cast<std::uint64_t>(parse_integer(flag, value(), 0));
+        else if (flag == "--threads")
+            s.threads = static_cast<int>(parse_integer(flag, value(), 1));
+        else if (flag == "--out")
+            s.out = value();
+        else if (flag == "--quiet")
+            s.quiet = true;
+        else
+            usage_error("unknown flag '" + flag + "'");
+    }
+    require_one_of("--model", s.model, {"lenet5", "resnet20"});
+    require_one_of("--prune", s.prune, {"one_shot", "iterative"});
+    require_one_of("--criterion", s.criterion, {"magnitude", "random", "snip"});
+    require_one_of("--allocation", s.allocation, {"global", "uniform", "erk", "lamp"});
+    require_one_of("--format", s.format, {"csr16", "bitmap"});
+    require_one_of("--score", s.score, {"gradient", "momentum", "taylor", "dense", "random"});
+    require_one_of("--init", s.init, {"zero", "dense", "kaiming"});
+    require_one_of("--regrow-allocation", s.regrow_allocation, {"top_k", "proportional", "capped"});
+    return s;
+}
+
+// ---- Runtime choices: one type per concept, forwarding to the library's types. ----
+
+struct chosen_criterion {
+    static constexpr std::string_view name = "chosen";
+    std::string kind;
+    bpr::snip snip_criterion;
+    std::uint64_t seed = 0;
+    template <typename Model>
+    void score(Model& model, std::span<const std::size_t> indices,
+               std::vector<std::vector<double>>& out) const {
+        if (kind == "random") return bpr::random_score{.seed = seed}.score(model, indices, out);
+        if (kind == "snip") return snip_criterion.score(model, indices, out);
+        bpr::magnitude{}.score(model, indices, out);
+    }
+};
+
+struct chosen_allocation {
+    static constexpr std::string_view name = "chosen";
+    std::string kind;
+    double max_share = 0.5;
+    void allocate(std::span<bpr::allocation_layer> layers, bpr::index_t total) const {
+        if (kind == "uniform" || kind == "proportional")
+            return bpr::uniform_allocation{}.allocate(layers, total);
+        if (kind == "erk") return bpr::erk_allocation{}.allocate(layers, total);
+        if (kind == "lamp") return bpr::lamp_allocation{}.allocate(layers, total);
+        if (kind == "capped")
+            return bpr::capped_top_k{.max_share = max_share}.allocate(layers, total);
+        bpr::global_allocation{}.allocate(layers, total);  // global, top_k
+    }
+};
+
+struct chosen_schedule {
+    static constexpr std::string_view name = "chosen";
+    bool iterative = false;
+    double fraction = 0.2;
+    std::vector<double> targets(double start, double final) const {
+        if (iterative) return bpr::iterative{.fraction = fraction}.targets(start, final);
+        return bpr::one_shot{}.targets(start, final);
+    }
+};
+
+struct chosen_score {
+    static constexpr std::string_view name = "chosen";
+    std::string kind;
+    template <typename Model>
+    void score(Model& model, std::span<const std::size_t> indices,
+               const bpr::regrow_context& context, std::vector<std::vector<double>>& out) const {
+        if (kind == "momentum") return bpr::gradient_momentum{}.score(model, indices, context, out);
+        if (kind == "taylor") return bpr::taylor{}.score(model, indices, context, out);
+        if (kind == "dense") return bpr::dense_saliency{}.score(model, indices, context, out);
+        if (kind == "random") return bpr::random_regrowth{}.score(model, indices, context, out);
+        bpr::gradient_magnitude{}.score(model, indices, context, out);
+    }
+};
+
+struct chosen_init {
+    static constexpr std::string_view name = "chosen";
+    std::string kind;
+    double scale = 0.1;
+    void initialize(bpr::tensor<float>& value, std::span<const bpr::index_t> positions,
+                    const bpr::tensor<float>* dense, bpr::rng& generator) const {
+        if (kind == "dense")
+            return bpr::init_dense{}.initialize(value, positions, dense, generator);
+        if (kind == "kaiming")
+            return bpr::init_kaiming{.scale = scale}.initialize(value, positions, dense, generator);
+        bpr::init_zero{}.initialize(value, positions, dense, generator);
+    }
+};
+
+using recipe =
+    bpr::pipeline<bpr::prune_to_budget<chosen_criterion, chosen_allocation, chosen_schedule>,
+                  bpr::score<chosen_score>, bpr::regrow<chosen_allocation, chosen_init>>;
+
+// ---- Data. ----
+
+struct data_pair {
+    bpr::data::dataset train, test;
+};
+
+data_pair load_data(const std::string& spec) {
+    using bpr::data::subset_kind;
+    const auto colon = spec.find(':');
+    const std::string kind = spec.substr(0, colon);
+    const std::string dir = colon == std::string::npos ? "" : spec.substr(colon + 1);
+    if (kind == "fashion-mnist") {
+        const std::string root = dir.empty() ? bpr::data::default_fashion_mnist_dir : dir;
+        return {bpr::data::load_fashion_mnist(subset_kind::train, root),
+                bpr::data::load_fashion_mnist(subset_kind::test, root)};
+    }
+    if (dir.empty()) usage_error("--data " + kind + " needs a folder: " + kind + ":DIR");
+    if (kind == "cifar10") {
+        std::filesystem::path root = dir;
+        if (std::filesystem::is_directory(root / "cifar-10-batches-bin"))
+            root /= "cifar-10-batches-bin";
+        return {bpr::data::load_cifar10(root, subset_kind::train),
+                bpr::data::load_cifar10(root, subset_kind::test)};
+    }
+    if (kind == "folder") {
+        const std::filesystem::path root = dir;
+        return {bpr::data::load_image_folder(root / "train"),
+                bpr::data::load_image_folder(root / "test")};
+    }
+    usage_error("--data: unknown kind '" + kind + "'");
+}
+
+template <typename Model>
+int run(settings s, Model model) {
+    using clock = std::chrono::steady_clock;
+    const auto begin = clock::now();
+    const data_pair data = load_data(s.data);
+    const auto parts = bpr::data::split(data.train, s.validation, s.seed);
+    const bpr::data::normalization norm = bpr::data::compute_normalization(parts.train);
+    const bpr::data::loader_options train_options{
+        .batch_size = s.batch, .shuffle = true, .seed = s.seed, .norm = norm};
+
+    // The dense starting point.
+    const bool default_data = s.data == "fashion-mnist" && s.model == "lenet5";
+    if (!s.checkpoint_given && default_data) {
+        const std::string committed = BPR_SOURCE_DIR "/models/lenet5-fashion-mnist.ckpt";
+        if (std::filesystem::exists(committed)) s.checkpoint = committed;
+    }
+    if (!s.checkpoint.empty()) {
+        bpr::load_checkpoint(s.checkpoint, model);
+        std::printf("dense model loaded from %s\n", s.checkpoint.c_str());
+    } else {
+        std::printf("no checkpoint%s: training the dense model for %lld epochs first\n",
+                    default_data ? " (models/lenet5-fashion-mnist.ckpt not found)" : "",
+                    static_cast<long long>(s.train_epochs));
+        bpr::rng generator(s.seed);
+        bpr::initialize(model, generator);
+        bpr::data::batch_loader loader(parts.train, train_options);
+        bpr::sgd<float> opt({.lr = s.train_lr, .momentum = 0.9, .weight_decay = s.wd});
+        bpr::fit(model, opt, bpr::cosine_lr{.base = s.train_lr}, loader,
+                 {.epochs = s.train_epochs, .progress = s.quiet ? nullptr : stdout});
+    }
+
+    // The pipeline, its stages configured from the flags.
+    const bpr::storage_format format = bpr::parse_format(s.format);
+    bpr::data::loader_options score_options = train_options;
+    score_options.seed = s.seed + 77;
+    const auto gradients = bpr::make_gradient_source(model, parts.train, score_options);
+
+    recipe r;
+    r.pruning.method.criterion = {.kind = s.criterion,
+                                  .snip_criterion = {.gradients = gradients, .batches = 4},
+                                  .seed = s.seed};
+    r.pruning.method.allocator = {.kind = s.allocation};
+    r.pruning.method.schedule = {.iterative = s.prune == "iterative", .fraction = s.fraction};
+    r.pruning.method.guards = {.min_density = s.min_density,
+                               .keep_first_dense = s.keep_first_dense,
+                               .keep_last_dense = s.keep_last_dense};
+    r.scoring.scorer = {.kind = s.score};
+    r.regrowing.allocator = {.kind = s.regrow_allocation, .max_share = s.max_share};
+    r.regrowing.init = {.kind = s.init, .scale = s.init_scale};
+    r.regrowing.guards = {.max_density = s.max_density};
+
+    bpr::pipeline_inputs in;
+    in.start = bpr::budget::parse(s.budget, format);
+    in.target = bpr::budget::parse(s.target, format);
+    in.steps = static_cast<std::size_t>(s.steps);
+    in.fine_tune_length = s.finetune_epochs;
+    in.prune_fine_tune_length = s.prune_finetune_epochs;
+    in.gradients = gradients;
+    in.score_batches = static_cast<std::size_t>(s.score_batches);
+    in.seed = s.seed;
+    in.format = format;
+
+    bpr::sgd<float> opt({.lr = s.lr, .momentum = 0.9, .weight_decay = s.wd});
+    bpr::fit_fine_tuner<Model, bpr::sgd<float>> tune{.model = model,
+                                                     .opt = opt,
+                                                     .train = parts.train,
+                                                     .train_options = train_options,
+                                                     .validation = &parts.validation,
+                                                     .test = &data.test,
+                                                     .schedule = bpr::cosine_lr{.base = s.lr},
+                                                     .progress = s.quiet ? nullptr : stdout};
+    std::printf("pruning to %s (%s, %s, %s), then regrowing to %s in %lld steps (%s, %s, %s)\n",
+                in.start.str().c_str(), s.prune.c_str(), s.criterion.c_str(), s.allocation.c_str(),
+                in.target.str().c_str(), static_cast<long long>(s.steps), s.score.c_str(),
+                s.init.c_str(), s.regrow_allocation.c_str());
+    const auto result = r.run(model, tune, in, opt);
+    const double seconds = std::chrono::duration<double>(clock::now() - begin).count();
+
+    // Outputs.
+    const std::filesystem::path out = s.out;
+    std::filesystem::create_directories(out);
+    result.steps.write_csv(out / "trajectory.csv");
+    result.steps.write_json(out / "trajectory.json");
+    result.steps.write_svg(out / "trajectory.svg", s.model + " on " + s.data + ": prune " +
+                                                       s.budget + ", regrow to " + s.target);
+    const std::size_t file_bytes =
+        bpr::write_sparse_model(out / "model.bprs", model, result.masks, format);
+
+    const auto* dense = result.steps.last(bpr::step_phase::dense);
+    const auto* pruned = result.steps.last(bpr::step_phase::prune);
+    const auto& final_step = result.steps.back();
+    bpr::json_object summary;
+    summary.set("model", s.model)
+        .set("data", s.data)
+        .set("checkpoint", s.checkpoint)
+        .set("budget", s.budget)
+        .set("target", s.target)
+        .set("format", s.format)
+        .set("prune", s.prune)
+        .set("criterion", s.criterion)
+        .set("allocation", s.allocation)
+        .set("score", s.score)
+        .set("init", s.init)
+        .set("regrow_allocation", s.regrow_allocation)
+        .set("steps", s.steps)
+        .set("finetune_epochs", s.finetune_epochs)
+        .set("prune_finetune_epochs", s.prune_finetune_epochs)
+        .set("seed", static_cast<std::int64_t>(s.seed))
+        .set("threads", s.threads)
+        .set("dense_accuracy", dense->test_accuracy)
+        .set("dense_val_accuracy", dense->val_accuracy)
+        .set("pruned_accuracy", pruned->test_accuracy)
+        .set("pruned_val_accuracy", pruned->val_accuracy)
+        .set("pruned_sparsity", pruned->sparsity)
+        .set("pruned_nonzeros", static_cast<std::int64_t>(pruned->nonzeros))
+        .set("final_accuracy", final_step.test_accuracy)
+        .set("final_val_accuracy", final_step.val_accuracy)
+        .set("final_sparsity", final_step.sparsity)
+        .set("final_nonzeros", static_cast<std::int64_t>(final_step.nonzeros))
+        .set("final_bytes", static_cast<std::int64_t>(final_step.bytes))
+        .set("file_bytes", static_cast<std::int64_t>(file_bytes))
+        .set("seconds", seconds);
+    bpr::write_file_atomically(out / "summary.json", summary.str() + "\n");
+
+    std::printf("\n%s", result.steps.table().c_str());
+    std::printf(
+        "\ndense %.2f%% -> pruned %.2f%% at %.2f%% sparsity -> regrown %.2f%% at %.2f%% "
+        "sparsity (%lld bytes in %s)\nwritten to %s/ in %.0f s\n",
+        100 * dense->test_accuracy, 100 * pruned->test_accuracy, 100 * pruned->sparsity,
+        100 * final_step.test_accuracy, 100 * final_step.sparsity,
+        static_cast<long long>(final_step.bytes), s.format.c_str(), s.out.c_str(), seconds);
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const settings s = parse(argc, argv);
+    bpr::set_threads(s.threads);
+    try {
+        const bool grey = s.data.rfind("fashion-mnist", 0) == 0;
+        if (s.model == "resnet20") return run(s, bpr::models::resnet20<float>(grey ? 1 : 3, 10));
+        return run(s, bpr::models::lenet5<float>(grey ? 1 : 3, grey ? 28 : 32, 10));
+    } catch (const bpr::error& e) {
+        std::fprintf(stderr, "bpr-regrow: %s\n", e.what());
+        return 1;
+    }
+}
