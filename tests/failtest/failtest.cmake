@@ -23,7 +23,8 @@ foreach(entry IN LISTS bpr_failtest_cases)
     endif()
     add_test(NAME "failtest: ${case} (${variant})"
              COMMAND ${CMAKE_COMMAND} --build ${CMAKE_BINARY_DIR} --target ${target} --config $<CONFIG>)
-    set_tests_properties("failtest: ${case} (${variant})" PROPERTIES LABELS "failtest")
+    set_tests_properties("failtest: ${case} (${variant})" PROPERTIES LABELS "failtest"
+                         RESOURCE_LOCK bpr_failtest_build)
   endforeach()
   # The wrong composition must fail with the message; the right one must build.
   set_tests_properties("failtest: ${case} (fail)" PROPERTIES PASS_REGULAR_EXPRESSION "${message}")
