@@ -74,6 +74,22 @@ TEST_CASE("sparse export round-trips and its size is the accounting plus the hea
     }
 }
 
+TEST_CASE("a model pruned to a byte budget exports to a file within that budget",
+          "[io][sparse_model]") {
+    for (const auto format : {storage_format::csr16, storage_format::bitmap})
+        for (const index_t bytes : {800, 1500, 3000, 5000}) {
+            INFO(format_name(format) << " " << bytes);
+            auto net = test::make_tiny_net(5);
+            auto masks = mask_set<>::dense(net);
+            pruner<magnitude, lamp_allocation>{}.run(net, masks, budget::bytes(bytes, format));
+            const auto path = temp_path("budget.bprs");
+            write_sparse_model(path, net, masks, format);
+            const auto size = static_cast<index_t>(fs::file_size(path));
+            REQUIRE(size <= bytes);
+            REQUIRE(bytes - size < model_cost(net, format).per_nonzero);
+        }
+}
+
 TEST_CASE("a kept weight equal to zero stays in the mask", "[io][sparse_model]") {
     auto net = test::make_tiny_net();
     auto masks = mask_set<>::dense(net);

@@ -83,23 +83,27 @@ TEST_CASE("guards set floors and impossible budgets are errors", "[sparse][budge
           std::vector<index_t>{5, 50, 50});
 }
 
-TEST_CASE("byte budgets keep the most nonzeros that fit", "[sparse][budget]") {
+TEST_CASE("byte budgets keep the most nonzeros that fit in the file", "[sparse][budget]") {
     const auto layers = three_layers();
     const byte_cost cost{1000, 6};
+    const index_t header = static_cast<index_t>(sparse_header_bytes);
     auto r = resolve_budget(budget::bytes(2000, storage_format::csr16), layers, {}, cost);
-    CHECK(r.nonzeros == 166);  // 1000 + 6 * 166 = 1996 <= 2000 < 2002
-    for (index_t bytes = 1018; bytes < 1200; ++bytes) {
+    CHECK(r.nonzeros == 156);  // 64 + 1000 + 6 * 156 = 2000
+    r = resolve_budget(budget::bytes(1999, storage_format::csr16), layers, {}, cost);
+    CHECK(r.nonzeros == 155);
+    for (index_t bytes = 1082; bytes < 1300; ++bytes) {
         const auto k =
             resolve_budget(budget::bytes(bytes, storage_format::csr16), layers, {}, cost).nonzeros;
-        REQUIRE(cost.bytes(k) <= bytes);
-        REQUIRE(bytes - cost.bytes(k) < cost.per_nonzero);
+        REQUIRE(header + cost.bytes(k) <= bytes);
+        REQUIRE(bytes - header - cost.bytes(k) < cost.per_nonzero);
     }
     // Everything fits: all weights stay.
     CHECK(
         resolve_budget(budget::bytes(1 << 20, storage_format::csr16), layers, {}, cost).nonzeros ==
         1150);
-    CHECK_THROWS_WITH(resolve_budget(budget::bytes(999, storage_format::csr16), layers, {}, cost),
-                      Catch::Contains("999 bytes") && Catch::Contains("fixed overhead of 1000"));
-    CHECK_THROWS_WITH(resolve_budget(budget::bytes(1012, storage_format::csr16), layers, {}, cost),
+    CHECK_THROWS_WITH(resolve_budget(budget::bytes(1063, storage_format::csr16), layers, {}, cost),
+                      Catch::Contains("1063 bytes") && Catch::Contains("fixed overhead of 1064") &&
+                          Catch::Contains("64-byte file header"));
+    CHECK_THROWS_WITH(resolve_budget(budget::bytes(1076, storage_format::csr16), layers, {}, cost),
                       Catch::Contains("keeps 2") && Catch::Contains("at least 3"));
 }

@@ -38,7 +38,7 @@ static_assert(std::endian::native == std::endian::little,
 // parameter's name, role and extents, then each buffer's name and extents) identifies
 // the architecture, and the file is read into a model of that architecture.
 // Hence: file size = sparse_header_bytes + model_bytes(model, masks, format), exactly.
-inline constexpr std::size_t sparse_header_bytes = 64;
+static_assert(sparse_header_bytes == 64, "the header layout above is 64 bytes");
 
 namespace detail {
 

@@ -195,9 +195,10 @@ index_t largest_fitting(index_t low, index_t high, Fits&& fits) {
 }  // namespace detail
 
 // Resolves `b` into keep counts for `layers`. `cost` is the byte accounting of the
-// model in b.format() (bpr::model_cost), used by byte budgets: they keep the largest
-// nonzero count whose bytes fit, so the model never exceeds the budget and is within
-// one weight's bytes of it (unless everything fits).
+// model in b.format() (bpr::model_cost), used by byte budgets, which bound the sparse
+// model file: they keep the largest nonzero count with
+// sparse_header_bytes + cost.bytes(k) <= budget, so the file never exceeds the budget
+// and is within one weight's bytes of it (unless everything fits).
 // Throws bpr::error, naming the numbers, when the budget cannot be met: a byte
 // budget below the fixed overhead, more nonzeros than weights, or fewer nonzeros than
 // the guards require (or more than the granularity allows).
@@ -239,13 +240,14 @@ inline resolved_budget resolve_budget(const budget& b, std::span<const budget_la
         case budget::kind::bytes:
             BPR_REQUIRE(cost.per_nonzero > 0,
                         "resolve_budget: byte budget needs the model's byte cost");
-            BPR_REQUIRE(cost.fixed <= b.count(), "resolve_budget: budget of ", b.count(),
-                        " bytes is below the fixed overhead of ", cost.fixed, " bytes in ",
-                        format_name(b.format()),
-                        " (structure of the sparse tensors plus dense parameters and buffers)");
+            const index_t overhead = static_cast<index_t>(sparse_header_bytes) + cost.fixed;
+            BPR_REQUIRE(overhead <= b.count(), "resolve_budget: budget of ", b.count(),
+                        " bytes is below the fixed overhead of ", overhead, " bytes in ",
+                        format_name(b.format()), " (", sparse_header_bytes, "-byte file header + ",
+                        cost.fixed, " bytes of sparse structure, dense parameters and buffers)");
             // The model may already fit: then it keeps all alive, allowed weights.
             r.nonzeros = detail::largest_fitting(
-                0, caps, [&](index_t k) { return cost.bytes(k) <= b.count(); });
+                0, caps, [&](index_t k) { return overhead + cost.per_nonzero * k <= b.count(); });
             break;
     }
     BPR_REQUIRE(r.nonzeros >= floors, "resolve_budget: ", b.str(), " keeps ", r.nonzeros, " of ",

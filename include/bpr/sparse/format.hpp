@@ -64,6 +64,10 @@ struct byte_cost {
 
 inline constexpr index_t csr16_segment_columns = 65536;
 
+// Bytes of the fixed header of a sparse model file (bpr/io/sparse_model.hpp). A byte
+// budget bounds the whole file: header + model bytes.
+inline constexpr std::size_t sparse_header_bytes = 64;
+
 // Segments per row of a csr16 tensor (at least one, also for empty rows).
 inline index_t csr16_segments(index_t cols) {
     return cols <= csr16_segment_columns
