@@ -138,3 +138,13 @@ TEST_CASE("batch loader validates its options", "[data][batch_loader]") {
     bpr::data::batch b;
     CHECK_THROWS_WITH(loader.load(2, b), Contains("batch 2 is outside [0, 2)"));
 }
+
+TEST_CASE("batch loader refuses an invalid dataset", "[data][batch_loader]") {
+    auto d = numbered(4);
+    d.labels[2] = 4;
+    CHECK_THROWS_WITH(bpr::data::batch_loader(d, {}),
+                      Catch::Matchers::Contains("numbered: label of image 2 is 4"));
+    d.labels.pop_back();
+    CHECK_THROWS_WITH(bpr::data::batch_loader(d, {}),
+                      Catch::Matchers::Contains("4 images but 3 labels"));
+}

@@ -56,7 +56,8 @@ inline std::uint64_t seed_mix(std::uint64_t a, std::uint64_t b) {
 namespace bpr::data {
 
 // What it represents: an epoch-by-epoch view of a dataset as mini-batches.
-// Requires: the dataset outlives the loader and stays unchanged; batch_size > 0.
+// Requires: a valid dataset (dataset::validate) that outlives the loader and stays
+// unchanged; batch_size > 0.
 // Guarantees: the order of epoch e depends only on (seed, e); the augmentation of the
 // k-th image of epoch e depends only on (seed, e, k), so batches are identical for any
 // thread count and whether or not they are loaded in order. Byte-to-float conversion
@@ -71,9 +72,7 @@ class batch_loader {
                     ", expected > 0");
         BPR_REQUIRE(options_.augment.pad >= 0 && options_.augment.pad <= (1 << 16), where,
                     ": augmentation pad is ", options_.augment.pad, ", expected 0 to 65536");
-        BPR_REQUIRE(data.images.shape().rank() == 4 && data.images.extent(0) == data.size(), where,
-                    ": images of shape ", data.images.shape().str(), " for ", data.size(),
-                    " labels");
+        data.validate();  // shapes, label count and range: cheap next to one epoch
         options_.norm.check(data.channels(), where);
         tables_ = options_.norm.lookup_tables(data.channels());
         order_.resize(static_cast<std::size_t>(data.size()));
