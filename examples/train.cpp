@@ -59,7 +59,9 @@ Trains a model and reports its test accuracy.
                     best epoch is then chosen on it and its weights are kept
   --seed N          seed of initialisation, split, shuffling, augmentation (default 1)
   --threads N       threads (default 2)
-  --out FILE        write a checkpoint (model, optimizer, epoch, rng) at the end
+  --out FILE        write a checkpoint (model, optimizer state, epoch) after every
+                    epoch and at the end (then with the best epoch's weights if --val)
+  --resume FILE     continue an interrupted run from its --out checkpoint (same flags)
   --json FILE       write a JSON summary (test_accuracy, val_accuracy, epochs,
                     seconds, images_per_second, params, ...)
   --quiet           no per-epoch output
@@ -84,6 +86,7 @@ struct settings {
     std::uint64_t seed = 1;
     int threads = 2;
     std::string out;
+    std::string resume;
     std::string json;
     bool quiet = false;
 };
@@ -168,6 +171,8 @@ settings parse(int argc, char** argv) {
             s.threads = static_cast<int>(parse_integer(flag, value(), 1));
         } else if (flag == "--out") {
             s.out = value();
+        } else if (flag == "--resume") {
+            s.resume = value();
         } else if (flag == "--json") {
             s.json = value();
         } else if (flag == "--quiet") {
@@ -250,13 +255,37 @@ int run(const settings& s, Model& model, Optimizer& opt, const data_pair& data,
     bpr::data::batch_loader train(train_set, loader);
 
     const bpr::any_schedule schedule = make_schedule(s, lr, train.batches_per_epoch());
+    const std::int64_t steps_per_epoch = train.batches_per_epoch();
+
+    // Resuming: weights, optimizer state and the epoch come from the checkpoint; the
+    // batch order, augmentation and schedule depend only on (seed, epoch), so the run
+    // continues as if it had not stopped (best-epoch tracking restarts, though).
+    std::int64_t start_epoch = 0;
+    if (!s.resume.empty()) {
+        const bpr::checkpoint_info info = bpr::load_checkpoint(s.resume, model, opt);
+        BPR_REQUIRE(info.epoch >= 0 && info.epoch <= s.epochs, s.resume, ": field 'epoch' is ",
+                    info.epoch, ", outside [0, --epochs ", s.epochs, "]");
+        start_epoch = info.epoch;
+        std::printf("resumed from %s after epoch %lld\n", s.resume.c_str(),
+                    static_cast<long long>(start_epoch));
+    }
+
     bpr::fit_options options{.epochs = s.epochs,
+                             .start_epoch = start_epoch,
                              .schedule_by = bpr::schedule_unit::iteration,
                              .label_smoothing = s.label_smoothing,
                              .validation = validation,
                              .restore_best = validation != nullptr,
                              .progress = s.quiet ? nullptr : stdout};
-    const bpr::fit_result result = bpr::fit(model, opt, schedule, train, options);
+    // A checkpoint after every epoch, so an interrupted run can be resumed.
+    bpr::fit_callbacks callbacks;
+    callbacks.on_epoch_end = [&](const bpr::epoch_metrics& m) {
+        if (!s.out.empty())
+            bpr::save_checkpoint(s.out, model, opt,
+                                 {.epoch = m.epoch + 1, .step = (m.epoch + 1) * steps_per_epoch});
+        return bpr::train_control::proceed;
+    };
+    const bpr::fit_result result = bpr::fit(model, opt, schedule, train, options, callbacks);
 
     // The test set is touched once, here, after all choices are made.
     const bpr::eval_result test = bpr::evaluate(model, data.test, 256, norm);
@@ -271,12 +300,9 @@ int run(const settings& s, Model& model, Optimizer& opt, const data_pair& data,
                 bpr::format_duration(seconds).c_str(), result.images_per_second);
 
     if (!s.out.empty()) {
-        bpr::rng generator(s.seed);
-        bpr::save_checkpoint(
-            s.out, model, opt,
-            {.epoch = static_cast<std::int64_t>(result.history.size()),
-             .step = static_cast<std::int64_t>(result.history.size()) * train.batches_per_epoch(),
-             .generator = generator.save()});
+        // The final weights (the best epoch's with --val), marked as a finished run.
+        bpr::save_checkpoint(s.out, model, opt,
+                             {.epoch = s.epochs, .step = s.epochs * steps_per_epoch});
         std::printf("checkpoint written to %s\n", s.out.c_str());
     }
     if (!s.json.empty()) {
@@ -302,7 +328,9 @@ int run(const settings& s, Model& model, Optimizer& opt, const data_pair& data,
             if (m.validation) epoch.set("val_accuracy", m.validation->accuracy);
             history.push_back(epoch);
         }
-        summary.set("epochs", static_cast<std::int64_t>(result.history.size()))
+        summary.set("epochs", s.epochs)
+            .set("epochs_run", static_cast<std::int64_t>(result.history.size()))
+            .set("resumed_from", s.resume)
             .set("seconds", seconds)
             .set("images_per_second", result.images_per_second)
             .set("params", static_cast<std::int64_t>(bpr::count_params(model)))

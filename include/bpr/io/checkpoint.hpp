@@ -40,7 +40,7 @@ static_assert(std::endian::native == std::endian::little,
 struct checkpoint_info {
     std::int64_t epoch = 0;
     std::int64_t step = 0;
-    std::optional<rng::snapshot> generator;
+    std::optional<rng::snapshot> generator{};
 };
 
 namespace detail::checkpoint {
