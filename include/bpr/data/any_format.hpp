@@ -49,7 +49,8 @@ inline format detect_format(const std::filesystem::path& dir) {
 }
 
 // Loads the train or test part of the dataset in `dir`, whatever its layout (see
-// detect_format). Image folders are read from dir/train or dir/test with `options`.
+// detect_format). Image folders are read from dir/train or dir/test with `options`;
+// IDX folders whose path contains "fashion" get the Fashion-MNIST class names.
 inline dataset load(const std::filesystem::path& dir, subset_kind which,
                     image_folder_options options = {}) {
     switch (detect_format(dir)) {
