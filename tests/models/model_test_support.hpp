@@ -16,8 +16,10 @@ namespace bpr_test {
 
 inline std::string dims(const bpr::shape& s) {
     std::string text;
-    for (int axis = 0; axis < s.rank(); ++axis)
-        text += (axis > 0 ? "," : "") + std::to_string(s[axis]);
+    for (int axis = 0; axis < s.rank(); ++axis) {
+        if (axis > 0) text += ',';
+        text += std::to_string(s[axis]);
+    }
     return text;
 }
 
