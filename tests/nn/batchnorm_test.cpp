@@ -144,3 +144,30 @@ TEST_CASE("batchnorm rejects bad inputs, naming field and value", "[nn][batchnor
     REQUIRE_NOTHROW(bn.forward(single, out, bpr::mode::eval));
     REQUIRE_THROWS_WITH(bpr::batchnorm<float>(4, 1.5), Contains("momentum") && Contains("1.5"));
 }
+
+TEST_CASE("batchnorm in float stays accurate for inputs with a large mean", "[nn][batchnorm]") {
+    // One-pass E[x^2] - E[x]^2 in float would lose all digits here; the two-pass
+    // statistics must not.
+    bpr::rng r(31);
+    const bpr::shape s{8, 2, 16, 16};
+    bpr::tensor<float> xf(s), yf, gf(s), dxf;
+    bpr::tensor<double> xd(s), yd, gd(s), dxd;
+    for (bpr::index_t i = 0; i < xf.size(); ++i) {
+        xd[i] = xf[i] = static_cast<float>(1000.0 + r.normal());
+        gd[i] = gf[i] = static_cast<float>(r.normal());
+    }
+    bpr::batchnorm<float> bf(2);
+    bpr::batchnorm<double> bd(2);
+    bf.forward(xf, yf, bpr::mode::train);
+    bd.forward(xd, yd, bpr::mode::train);
+    bf.backward(xf, yf, gf, dxf);
+    bd.backward(xd, yd, gd, dxd);
+    for (bpr::index_t i = 0; i < yf.size(); ++i) {
+        REQUIRE(yf[i] == Approx(yd[i]).margin(2e-3));
+        REQUIRE(dxf[i] == Approx(dxd[i]).margin(2e-3));
+    }
+    for (int c = 0; c < 2; ++c) {
+        CHECK(bf.running_var()[c] == Approx(bd.running_var()[c]).epsilon(1e-3));
+        CHECK(bf.weight().grad[c] == Approx(bd.weight().grad[c]).epsilon(1e-3).margin(1e-2));
+    }
+}

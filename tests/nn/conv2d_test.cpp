@@ -140,3 +140,46 @@ TEST_CASE("conv2d rejects bad configurations and inputs, naming field and value"
     bpr::tensor<float> in({2, 3, 8, 8}), out;
     REQUIRE_THROWS_AS(conv.forward(in, out, bpr::mode::train), bpr::error);
 }
+
+TEST_CASE("conv2d in float agrees with conv2d in double", "[nn][conv2d]") {
+    // The float path may use different (vectorized) kernels than double; both must
+    // compute the same convolution.
+    struct config {
+        int in, out, kernel, stride, padding, groups;
+        bool bias;
+    };
+    const config cases[] = {{3, 16, 3, 1, 1, 1, true},
+                            {16, 32, 3, 2, 1, 1, false},
+                            {16, 16, 3, 1, 1, 16, false},
+                            {8, 16, 1, 1, 0, 1, true}};
+    bpr::rng r(29);
+    for (const auto& c : cases) {
+        bpr::conv2d<float> cf(c.in, c.out, c.kernel, c.stride, c.padding, c.groups, c.bias);
+        bpr::conv2d<double> cd(c.in, c.out, c.kernel, c.stride, c.padding, c.groups, c.bias);
+        for (bpr::index_t i = 0; i < cf.weight().value.size(); ++i)
+            cd.weight().value[i] = cf.weight().value[i] = static_cast<float>(r.uniform(-1, 1));
+        if (c.bias)
+            for (bpr::index_t i = 0; i < c.out; ++i)
+                cd.bias().value[i] = cf.bias().value[i] = static_cast<float>(r.uniform(-1, 1));
+        const bpr::shape in_shape{3, c.in, 8, 8};
+        bpr::tensor<float> xf(in_shape), yf, gf(cf.output_shape(in_shape)), dxf;
+        bpr::tensor<double> xd(in_shape), yd, gd(cd.output_shape(in_shape)), dxd;
+        for (bpr::index_t i = 0; i < xf.size(); ++i)
+            xd[i] = xf[i] = static_cast<float>(r.uniform(-1, 1));
+        for (bpr::index_t i = 0; i < gf.size(); ++i)
+            gd[i] = gf[i] = static_cast<float>(r.uniform(-1, 1));
+        cf.forward(xf, yf, bpr::mode::train);
+        cd.forward(xd, yd, bpr::mode::train);
+        cf.backward(xf, yf, gf, dxf);
+        cd.backward(xd, yd, gd, dxd);
+        auto close = [](const auto& a, const auto& b) {
+            REQUIRE(a.size() == b.size());
+            for (bpr::index_t i = 0; i < a.size(); ++i)
+                REQUIRE(a[i] == Approx(b[i]).epsilon(1e-4).margin(1e-4));
+        };
+        close(yf, yd);
+        close(dxf, dxd);
+        close(cf.weight().grad, cd.weight().grad);
+        if (c.bias) close(cf.bias().grad, cd.bias().grad);
+    }
+}
