@@ -81,6 +81,8 @@ Prunes a trained model to a budget, fine-tunes it, and writes it in a sparse for
   --report FILE        write the per-layer report as JSON
   --json FILE          write a summary (sparsity, nonzeros, bytes, file_bytes,
                        test_accuracy, val_accuracy, dense accuracies, rounds, ...)
+  --no-eval            skip all evaluation (accuracies are null): only prune and export,
+                       e.g. to check byte budgets quickly
   --quiet              no per-epoch output
 )";
 
@@ -92,7 +94,8 @@ struct settings {
     double fraction = 0.2, min_density = 0.0, lr = 0.01, train_lr = 0.05, wd = 5e-4;
     int events = 10;
     std::int64_t snip_batches = 4;
-    bool keep_first_dense = false, keep_last_dense = false, augment = false, quiet = false;
+    bool keep_first_dense = false, keep_last_dense = false, augment = false, quiet = false,
+         no_eval = false;
     bpr::index_t batch = 128, validation = 5000;
     std::uint64_t seed = 1;
     int threads = 2;
@@ -200,6 +203,8 @@ settings parse(int argc, char** argv) {
             s.json = value();
         else if (flag == "--quiet")
             s.quiet = true;
+        else if (flag == "--no-eval")
+            s.no_eval = true;
         else
             usage_error("unknown flag '" + flag + "'");
     }
@@ -284,7 +289,7 @@ struct context {
     }
 
     double validation_accuracy() {
-        if (validation.empty()) return std::numeric_limits<double>::quiet_NaN();
+        if (validation.empty() || s.no_eval) return std::numeric_limits<double>::quiet_NaN();
         return bpr::evaluate(model, validation, 256, norm).accuracy;
     }
 };
@@ -321,7 +326,8 @@ int prune_and_report(context<Model>& ctx, Criterion criterion, Allocation alloca
 
     // The test set, once.
     const double val = ctx.validation_accuracy();
-    const double test = bpr::evaluate(ctx.model, ctx.test_set, 256, ctx.norm).accuracy;
+    const double test = s.no_eval ? std::numeric_limits<double>::quiet_NaN()
+                                  : bpr::evaluate(ctx.model, ctx.test_set, 256, ctx.norm).accuracy;
     const auto report = bpr::make_sparsity_report(ctx.model, masks, format);
     report.print(std::cout);
     std::printf("dense: val %.2f%% test %.2f%%   pruned: val %.2f%% test %.2f%%\n", 100 * dense_val,
@@ -433,7 +439,8 @@ int run(const settings& s, Model model) {
     }
     const double dense_seconds = std::chrono::duration<double>(clock::now() - begin).count();
     const double dense_val = ctx.validation_accuracy();
-    const double dense_test = bpr::evaluate(model, data.test, 256, ctx.norm).accuracy;
+    const double dense_test = s.no_eval ? std::numeric_limits<double>::quiet_NaN()
+                                        : bpr::evaluate(model, data.test, 256, ctx.norm).accuracy;
 
     bpr::data::batch_loader snip_loader(parts.train, ctx.loader_options(false));
     return with_types(s, ctx, snip_loader, [&](auto criterion, auto allocation, auto schedule) {
