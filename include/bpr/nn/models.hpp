@@ -4,6 +4,7 @@
 
 #include "bpr/nn/concat.hpp"
 #include "bpr/nn/mbconv.hpp"
+#include "bpr/nn/models/catalog.hpp"
 #include "bpr/nn/models/densenet.hpp"
 #include "bpr/nn/models/efficientnet.hpp"
 #include "bpr/nn/models/lenet.hpp"
