@@ -30,8 +30,9 @@ struct gradient_check_options {
     double max_magnitude = 1.0;
     // At most this many entries per tensor are probed (a random subset); 0 = all.
     index_t max_entries_per_tensor = 0;
-    // Layers with a seed(uint64) method (dropout) are reseeded with this before every
-    // forward, so that each forward draws the same random mask.
+    // A layer with a seed(uint64) method (dropout) is reseeded with this before every
+    // forward, so that each forward draws the same random mask. Only the checked layer
+    // itself is reseeded: check a model that contains dropout in eval mode.
     std::uint64_t layer_seed = 12345;
 };
 
