@@ -23,28 +23,38 @@ using bpr::index_t;
 namespace k = bpr::kernels;
 
 struct conv_shape {
-    index_t channels, size, kernel;
+    index_t channels, size, kernel, out_channels = 0, stride = 1;  // out 0: same as in
 };
 
-// c x c convolutions at size x size, stride 1, "same" padding.
-constexpr conv_shape shapes[] = {{16, 32, 3}, {64, 8, 3}, {256, 14, 3}, {256, 8, 3}, {512, 4, 3},
-                                 {16, 32, 1}, {64, 8, 1}, {256, 14, 1}, {256, 8, 1}, {512, 4, 1}};
+// c x c convolutions at size x size, stride 1, "same" padding; then ResNet-20's two
+// stride-2 convolutions (which run on the de-interleaved input layout).
+constexpr conv_shape shapes[] = {{16, 32, 3}, {64, 8, 3},  {256, 14, 3},       {256, 8, 3},
+                                 {512, 4, 3}, {16, 32, 1}, {64, 8, 1},         {256, 14, 1},
+                                 {256, 8, 1}, {512, 4, 1}, {16, 32, 3, 32, 2}, {32, 16, 3, 64, 2}};
 constexpr int sparsities_permille[] = {0, 500, 700, 800, 900, 950, 980, 990, 995};
 
 // GCC 12 reports a false -Wrestrict on chained std::string operator+, so names are
 // formatted with snprintf.
 std::string bench_name(const char* kernel, const conv_shape& s, int permille, index_t batch,
                        int threads) {
-    char text[96];
-    std::snprintf(text, sizeof text, "%s/c%d_%dx%d_k%d/s%d/b%d/t%d", kernel, int(s.channels),
-                  int(s.size), int(s.size), int(s.kernel), permille, int(batch), threads);
+    char shape[64], text[128];
+    if (s.out_channels == 0 && s.stride == 1)
+        std::snprintf(shape, sizeof shape, "c%d_%dx%d_k%d", int(s.channels), int(s.size),
+                      int(s.size), int(s.kernel));
+    else
+        std::snprintf(shape, sizeof shape, "c%d_o%d_%dx%d_k%d_s%d", int(s.channels),
+                      int(s.out_channels), int(s.size), int(s.size), int(s.kernel), int(s.stride));
+    std::snprintf(text, sizeof text, "%s/%s/s%d/b%d/t%d", kernel, shape, permille, int(batch),
+                  threads);
     return text;
 }
 
 k::conv2d_geometry geometry_of(const conv_shape& s, index_t batch) {
     k::conv2d_geometry g;
-    g.batch = batch, g.in_channels = g.out_channels = s.channels;
+    g.batch = batch, g.in_channels = s.channels;
+    g.out_channels = s.out_channels > 0 ? s.out_channels : s.channels;
     g.in_h = g.in_w = s.size, g.kernel_h = g.kernel_w = s.kernel;
+    g.stride_h = g.stride_w = s.stride;
     g.pad_h = g.pad_w = s.kernel / 2;
     g.validate("sparse_conv_bench");
     return g;
@@ -121,6 +131,22 @@ void run_sparse(benchmark::State& state, conv_shape s, int permille, index_t bat
     state.counters["tile"] = static_cast<double>(packed.tile_vectors);
 }
 
+// The input copy alone (padding, and stride-phase de-interleaving for stride 2): the
+// price of contiguous loads, to compare with the whole convolution.
+void run_pack(benchmark::State& state, conv_shape s) {
+    const auto g = geometry_of(s, 1);
+    const auto input = random_tensor(g.input_shape(), 1);
+    const auto weight = sparse_weight(g, 900);
+    const auto packed = k::sparse_conv2d_weights::pack(g, weight.data());
+    k::sparse_conv2d_workspace workspace;
+    workspace.prepare(packed, 1, 0);
+    for (auto _ : state) {
+        k::detail::sparse_pack_channels<xsimd::default_arch>(
+            packed, input.data(), workspace.inputs[0].data(), 0, g.in_channels);
+        benchmark::ClobberMemory();
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -137,6 +163,10 @@ int main(int argc, char** argv) {
                         ->Unit(benchmark::kMicrosecond)
                         ->UseRealTime();
             }
+    for (const auto& s : shapes)
+        benchmark::RegisterBenchmark(bench_name("pack", s, 0, 1, 1).c_str(), run_pack, s)
+            ->Unit(benchmark::kMicrosecond)
+            ->UseRealTime();
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
     benchmark::RunSpecifiedBenchmarks();

@@ -8,8 +8,10 @@ combined JSON and an SVG plot (drawn by hand: no matplotlib needed).
     OMP_NUM_THREADS=1 /usr/bin/python3 benchmarks/sparse_vs_torch.py \
         --bench build-sparse/benchmarks/bpr_sparse_conv_bench --out-dir results/sparse
 
-Times are medians over --repetitions repetitions; the spread (max/min - 1 of the
-repetitions) is reported as noise.
+Each of --repetitions rounds times PyTorch and then bpr (every sparsity and the dense
+path) for one configuration before moving to the next, so each speedup compares runs a
+few seconds apart; reported are medians over rounds, the min-max range of the speedup
+and the spread (max/min - 1) of the times as the noise.
 """
 
 import argparse
@@ -24,70 +26,69 @@ import time
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 import torch  # noqa: E402  (after OMP_NUM_THREADS)
 
+# (in_channels, size, kernel[, out_channels, stride]); "same" padding.
 SHAPES = [(16, 32, 3), (64, 8, 3), (256, 14, 3), (256, 8, 3), (512, 4, 3),
-          (16, 32, 1), (64, 8, 1), (256, 14, 1), (256, 8, 1), (512, 4, 1)]
+          (16, 32, 1), (64, 8, 1), (256, 14, 1), (256, 8, 1), (512, 4, 1),
+          (16, 32, 3, 32, 2), (32, 16, 3, 64, 2)]
 SPARSITIES = [0, 500, 700, 800, 900, 950, 980, 990, 995]
 HEADLINE = (256, 14, 3)
 
 
 def shape_name(s):
-    c, size, k = s
-    return f"c{c}_{size}x{size}_k{k}"
+    c, size, k = s[:3]
+    if len(s) == 3:
+        return f"c{c}_{size}x{size}_k{k}"
+    return f"c{c}_o{s[3]}_{size}x{size}_k{k}_s{s[4]}"
 
 
-def time_torch(shape, batch, threads, repetitions, min_time):
-    """Median and spread (seconds per call) of PyTorch's dense conv2d."""
-    c, size, k = shape
+def time_torch(shape, batch, threads, min_time):
+    """Seconds per call of PyTorch's dense conv2d (one repetition of about min_time)."""
+    c, size, k = shape[:3]
+    out, stride = (shape[3], shape[4]) if len(shape) > 3 else (c, 1)
     torch.set_num_threads(threads)
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(batch, c, size, size, generator=gen) * 2 - 1
-    w = torch.rand(c, c, k, k, generator=gen) * 2 - 1
+    w = torch.rand(out, c, k, k, generator=gen) * 2 - 1
+
+    def call():
+        torch.nn.functional.conv2d(x, w, stride=stride, padding=k // 2)
+
     with torch.no_grad():
         for _ in range(3):
-            torch.nn.functional.conv2d(x, w, padding=k // 2)
-        # Calibrate the number of calls per repetition to about min_time.
-        calls, elapsed = 1, 0.0
-        while True:
+            call()
+        calls = 1
+        while True:  # calibrate calls to about min_time
             start = time.perf_counter()
             for _ in range(calls):
-                torch.nn.functional.conv2d(x, w, padding=k // 2)
+                call()
             elapsed = time.perf_counter() - start
             if elapsed >= min_time / 4 or calls > 1 << 20:
                 break
             calls *= 2
         calls = max(1, int(calls * min_time / max(elapsed, 1e-9)))
-        samples = []
-        for _ in range(repetitions):
-            start = time.perf_counter()
-            for _ in range(calls):
-                torch.nn.functional.conv2d(x, w, padding=k // 2)
-            samples.append((time.perf_counter() - start) / calls)
-    return statistics.median(samples), max(samples) / min(samples) - 1.0
+        start = time.perf_counter()
+        for _ in range(calls):
+            call()
+        return (time.perf_counter() - start) / calls
 
 
-def run_bench(path, out_json, repetitions, min_time, bench_filter):
+def time_bpr(path, shape, batch, threads, min_time):
+    """{benchmark name: seconds per call} for one repetition of every kernel and sparsity."""
+    name = shape_name(shape)
+    bench_filter = f"(sparse|dense)/{name}/s[0-9]+/b{batch}/t{threads}/real_time$"
     cmd = [path, f"--benchmark_filter={bench_filter}", f"--benchmark_min_time={min_time}",
-           f"--benchmark_repetitions={repetitions}", "--benchmark_report_aggregates_only=true",
-           "--benchmark_format=console", f"--benchmark_out={out_json}",
-           "--benchmark_out_format=json"]
-    print("+", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    with open(out_json) as f:
-        data = json.load(f)
-    # name -> {"median": seconds, "mean": ..., "stddev": ..., "cv": stddev / mean}
-    results = {}
-    for b in data["benchmarks"]:
-        base = b["run_name"].removesuffix("/real_time")
-        entry = results.setdefault(base, {})
-        aggregate = b.get("aggregate_name", "median")
-        if b.get("aggregate_unit") == "percentage":  # cv: a ratio, not a time
-            entry[aggregate] = b["real_time"]
-        else:
-            scale = {"us": 1e-6, "ms": 1e-3, "ns": 1e-9, "s": 1.0}[b["time_unit"]]
-            entry[aggregate] = b["real_time"] * scale
-        if "nnz" in b:
-            entry["nnz"] = b["nnz"]
-    return results
+           "--benchmark_format=json"]
+    result = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    times = {}
+    for b in json.loads(result.stdout)["benchmarks"]:
+        scale = {"us": 1e-6, "ms": 1e-3, "ns": 1e-9, "s": 1.0}[b["time_unit"]]
+        times[b["run_name"].removesuffix("/real_time")] = b["real_time"] * scale
+    return times
+
+
+def spread(values):
+    """max / min - 1: how far apart the repetitions were."""
+    return max(values) / min(values) - 1.0 if values and min(values) > 0 else float("nan")
 
 
 def svg_plot(path, title, series, y_label):
@@ -172,47 +173,56 @@ def main():
 
     print(f"torch {torch.__version__}, mkldnn {torch.backends.mkldnn.is_available()}, "
           f"load {os.getloadavg()}", flush=True)
-    torch_times = {}
-    for s in shapes:
-        for b in batches:
-            for t in threads:
-                torch_times[(s, b, t)] = time_torch(s, b, t, args.repetitions, args.min_time)
-
-    name_re = "|".join(shape_name(s) for s in shapes)
-    bench_filter = f"({name_re})/s[0-9]+/b({'|'.join(map(str, batches))})/t({'|'.join(map(str, threads))})/real_time$"
-    bench = run_bench(args.bench, os.path.join(args.out_dir, "bpr_sparse_conv_bench.json"),
-                      args.repetitions, args.min_time, bench_filter)
+    configs = [(s, b, t) for s in shapes for b in batches for t in threads]
+    # Round-robin: every round times PyTorch and bpr back to back for each config, so a
+    # ratio compares runs seconds apart; the medians over rounds are reported.
+    samples = {c: {"torch": [], "bpr": []} for c in configs}
+    for round_index in range(args.repetitions):
+        for c in configs:
+            samples[c]["torch"].append(time_torch(*c, args.min_time))
+            samples[c]["bpr"].append(time_bpr(args.bench, *c, args.min_time))
+        print(f"round {round_index + 1}/{args.repetitions} done, load {os.getloadavg()}",
+              flush=True)
 
     rows = []
-    for s in shapes:
-        for b in batches:
-            for t in threads:
-                key = f"{shape_name(s)}/s0/b{b}/t{t}"
-                dense = bench.get(f"dense/{key}", {})
-                torch_median, torch_spread = torch_times[(s, b, t)]
-                for p in SPARSITIES:
-                    sp = bench.get(f"sparse/{shape_name(s)}/s{p}/b{b}/t{t}", {})
-                    if "median" not in sp:
-                        continue
-                    rows.append({
-                        "shape": shape_name(s), "batch": b, "threads": t, "sparsity": p / 10,
-                        "sparse_us": sp["median"] * 1e6,
-                        "sparse_cv": sp.get("cv", 0.0),
-                        "bpr_dense_us": dense.get("median", float("nan")) * 1e6,
-                        "torch_us": torch_median * 1e6, "torch_spread": torch_spread,
-                        "speedup_vs_torch": torch_median / sp["median"],
-                        "speedup_vs_bpr_dense": dense.get("median", float("nan")) / sp["median"],
-                    })
+    for (s, b, t) in configs:
+        torch_runs = samples[(s, b, t)]["torch"]
+        bpr_runs = samples[(s, b, t)]["bpr"]
+        key = f"{shape_name(s)}/s0/b{b}/t{t}"
+        dense_runs = [r[f"dense/{key}"] for r in bpr_runs if f"dense/{key}" in r]
+        for p in SPARSITIES:
+            name = f"sparse/{shape_name(s)}/s{p}/b{b}/t{t}"
+            sparse_runs = [r[name] for r in bpr_runs if name in r]
+            if not sparse_runs:
+                continue
+            vs_torch = [tt / sp for tt, sp in zip(torch_runs, sparse_runs)]
+            vs_dense = [d / sp for d, sp in zip(dense_runs, sparse_runs)]
+            rows.append({
+                "shape": shape_name(s), "batch": b, "threads": t, "sparsity": p / 10,
+                "sparse_us": statistics.median(sparse_runs) * 1e6,
+                "sparse_spread": spread(sparse_runs),
+                "bpr_dense_us": statistics.median(dense_runs) * 1e6 if dense_runs else None,
+                "torch_us": statistics.median(torch_runs) * 1e6,
+                "torch_spread": spread(torch_runs),
+                "speedup_vs_torch": statistics.median(vs_torch),
+                "speedup_vs_torch_min": min(vs_torch), "speedup_vs_torch_max": max(vs_torch),
+                "speedup_vs_bpr_dense": statistics.median(vs_dense) if vs_dense else None,
+            })
     with open(os.path.join(args.out_dir, "sparse_vs_torch.json"), "w") as f:
-        json.dump({"torch": torch.__version__, "rows": rows}, f, indent=1)
+        json.dump({"torch": torch.__version__, "repetitions": args.repetitions,
+                   "min_time": args.min_time, "rows": rows,
+                   "raw": [{"shape": shape_name(c[0]), "batch": c[1], "threads": c[2],
+                            **samples[c]} for c in configs]}, f, indent=1)
 
-    print(f"\n{'shape':16} {'b':>3} {'t':>2} {'sparsity':>8} {'sparse us':>10} {'cv':>5} "
-          f"{'bpr dense':>10} {'torch':>10} {'vs torch':>9} {'vs dense':>9}")
+    print(f"\n{'shape':22} {'b':>3} {'t':>2} {'sparsity':>8} {'sparse us':>10} {'spread':>6} "
+          f"{'bpr dense':>10} {'torch':>10} {'spread':>6} {'vs torch':>9} {'(min-max)':>13} "
+          f"{'vs dense':>9}")
     for r in rows:
-        print(f"{r['shape']:16} {r['batch']:3} {r['threads']:2} {r['sparsity']:8.1f} "
-              f"{r['sparse_us']:10.1f} {r['sparse_cv']:5.2f} {r['bpr_dense_us']:10.1f} "
-              f"{r['torch_us']:10.1f} {r['speedup_vs_torch']:8.2f}x "
-              f"{r['speedup_vs_bpr_dense']:8.2f}x")
+        print(f"{r['shape']:22} {r['batch']:3} {r['threads']:2} {r['sparsity']:8.1f} "
+              f"{r['sparse_us']:10.1f} {r['sparse_spread']:6.2f} {r['bpr_dense_us'] or 0:10.1f} "
+              f"{r['torch_us']:10.1f} {r['torch_spread']:6.2f} {r['speedup_vs_torch']:8.2f}x "
+              f"({r['speedup_vs_torch_min']:5.1f}-{r['speedup_vs_torch_max']:5.1f}) "
+              f"{r['speedup_vs_bpr_dense'] or 0:8.2f}x")
     print(f"load after: {os.getloadavg()}")
 
     colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf",
