@@ -154,7 +154,7 @@ settings parse(int argc, char** argv) {
         else if (flag == "--save-dense")
             s.save_dense = value();
         else if (flag == "--train-epochs")
-            s.train_epochs = parse_integer(flag, value(), 1);
+            s.train_epochs = parse_integer(flag, value(), 0);
         else if (flag == "--budget")
             s.budget = value();
         else if (flag == "--format")
