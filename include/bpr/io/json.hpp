@@ -44,13 +44,13 @@ class json_object {
                                                       const std::vector<N>& values) {
         std::string text = "[";
         for (std::size_t i = 0; i < values.size(); ++i)
-            text += (i ? ", " : "") + number(values[i]);
+            text.append(i ? ", " : "").append(number(values[i]));
         return put(key, text + "]");
     }
     json_object& set(std::string_view key, const std::vector<json_object>& values) {
         std::string text = "[";
         for (std::size_t i = 0; i < values.size(); ++i)
-            text += (i ? ", " : "") + values[i].str();
+            text.append(i ? ", " : "").append(values[i].str());
         return put(key, text + "]");
     }
 
@@ -59,7 +59,10 @@ class json_object {
         if (entries_.empty()) return "{}";
         std::string text = "{";
         for (std::size_t i = 0; i < entries_.size(); ++i)
-            text += (i ? ",\n  " : "\n  ") + quote(entries_[i].first) + ": " + entries_[i].second;
+            text.append(i ? ",\n  " : "\n  ")
+                .append(quote(entries_[i].first))
+                .append(": ")
+                .append(entries_[i].second);
         return text + "\n}";
     }
 

@@ -203,12 +203,13 @@ fit(Model& model, Optimizer& opt, const Schedule& schedule, data::batch_loader& 
             const float loss = criterion.forward(logits, batch.labels);
             if (!std::isfinite(loss)) {
                 const std::string culprit = detail::first_non_finite_param(model);
-                detail::fail("fit: loss is ", loss, " at epoch ", epoch + 1, ", step ", number + 1,
-                             " of ", batches, " (lr ", lr, "); ",
-                             culprit.empty()
-                                 ? std::string("all weights are finite (activations overflowed)")
-                                 : "parameter '" + culprit + "' holds non-finite values",
-                             "; try a lower learning rate");
+                detail::fail(
+                    "fit: loss is ", loss, " at epoch ", epoch + 1, ", step ", number + 1, " of ",
+                    batches, " (lr ", lr, "); ",
+                    culprit.empty()
+                        ? std::string("all weights are finite (activations overflowed)")
+                        : detail::concat("parameter '", culprit, "' holds non-finite values"),
+                    "; try a lower learning rate");
             }
             loss_sum += static_cast<double>(loss) * n;
             correct += count_correct(logits, std::span<const int>(batch.labels));
@@ -267,7 +268,7 @@ fit(Model& model, Optimizer& opt, const Schedule& schedule, data::batch_loader& 
         summary += detail::concat("  lr ", detail::general(lr, 3), "  ",
                                   static_cast<long>(metrics.images_per_second), " img/s  ",
                                   format_duration(metrics.seconds));
-        if (epochs_left > 0) summary += "  ETA " + format_duration(eta);
+        if (epochs_left > 0) summary += detail::concat("  ETA ", format_duration(eta));
         line.finish(summary);
 
         if (callbacks.on_epoch_end && callbacks.on_epoch_end(metrics) == train_control::stop) {
