@@ -29,16 +29,21 @@ SHAPES = [  # name, in, out, size, kernel, stride, pad (same list as conv2d_benc
 PASSES = ("fwd", "bwd_data", "bwd_weight")
 
 
+# With one thread both sides use CPU time (robust while other processes share the
+# machine), as bpr_conv2d_bench does; with more, wall time.
+clock = time.perf_counter
+
+
 def time_call(fn, repeats, min_seconds=0.3):
     """Median seconds per call over `repeats` rounds, each at least min_seconds long."""
     fn()
     samples = []
     for _ in range(repeats):
-        count, start = 0, time.perf_counter()
+        count, start = 0, clock()
         while True:
             fn()
             count += 1
-            elapsed = time.perf_counter() - start
+            elapsed = clock() - start
             if elapsed >= min_seconds:
                 break
         samples.append(elapsed / count)
@@ -96,10 +101,13 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    global clock
+    clock = time.process_time if args.threads == 1 else time.perf_counter
     theirs = torch_gflops(args.batch, args.repeats)
     ours = bpr_gflops(args.bpr, args.threads, args.repeats) if args.bpr else {}
     print(f"torch {torch.__version__}, threads {args.threads}, batch {args.batch}, "
-          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, median of {args.repeats}")
+          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, median of {args.repeats}, "
+          f"{'CPU' if args.threads == 1 else 'wall'} time, load average {os.getloadavg()[0]:.1f}")
     print(f"| shape | pass | PyTorch GFLOP/s | bpr GFLOP/s | bpr / PyTorch |")
     print(f"|---|---|---:|---:|---:|")
     for name, *_ in SHAPES:
