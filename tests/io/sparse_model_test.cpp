@@ -90,6 +90,23 @@ TEST_CASE("a model pruned to a byte budget exports to a file within that budget"
         }
 }
 
+TEST_CASE("masks over biases and norm parameters round-trip too", "[io][sparse_model]") {
+    auto net = test::make_tiny_net(8);
+    auto masks = mask_set<>::dense(net, {.weights = true, .biases = true, .norm = true});
+    pruner<>{}.run(net, masks, budget::sparsity(0.8));
+    const auto path = temp_path("roles.bprs");
+    write_sparse_model(path, net, masks, storage_format::bitmap);
+    CHECK(static_cast<index_t>(fs::file_size(path)) ==
+          model_bytes(net, masks, storage_format::bitmap) +
+              static_cast<index_t>(sparse_header_bytes));
+    auto loaded = test::make_tiny_net(1);
+    const auto read = read_sparse_model(path, loaded);
+    CHECK(read.size() == 8);
+    CHECK(read.roles().biases);
+    CHECK(read.nonzeros() == masks.nonzeros());
+    require_same_values(net, loaded);
+}
+
 TEST_CASE("a kept weight equal to zero stays in the mask", "[io][sparse_model]") {
     auto net = test::make_tiny_net();
     auto masks = mask_set<>::dense(net);

@@ -302,9 +302,10 @@ mask_set<G> read_sparse_model(const std::filesystem::path& path, Model& model,
     const auto nonzeros = h.get<std::uint64_t>("nonzeros");
     const auto payload_bytes = h.get<std::uint64_t>("payload bytes");
     const auto stored_checksum = h.get<std::uint64_t>("checksum");
-    BPR_REQUIRE(roles_code <= 7 && (roles_code & 1u), name, ": prunable roles code ", roles_code,
-                " is invalid");
-    const prunable_roles roles{true, (roles_code & 2u) != 0, (roles_code & 4u) != 0};
+    BPR_REQUIRE(roles_code >= 1 && roles_code <= 7, name, ": prunable roles code ", roles_code,
+                " is invalid (expected 1 to 7)");
+    const prunable_roles roles{(roles_code & 1u) != 0, (roles_code & 2u) != 0,
+                               (roles_code & 4u) != 0};
 
     // Identify the architecture before trusting any size in the header.
     std::uint32_t model_params = 0, model_buffers = 0;

@@ -55,11 +55,6 @@ struct byte_cost {
     index_t per_nonzero = 0;  // bytes per alive weight
 
     index_t bytes(index_t nonzeros) const { return fixed + per_nonzero * nonzeros; }
-    byte_cost& operator+=(const byte_cost& other) {
-        fixed += other.fixed;
-        per_nonzero = other.per_nonzero;
-        return *this;
-    }
 };
 
 inline constexpr index_t csr16_segment_columns = 65536;
