@@ -185,3 +185,37 @@ TEST_CASE("fit resumes from start_epoch with the same schedule position", "[trai
     CHECK_THROWS_WITH(bpr::fit(model, opt, bpr::constant_lr{}, train, {.epochs = 0}),
                       Catch::Contains("epochs is 0"));
 }
+
+TEST_CASE("fit hooks keep masked weights and their momentum at zero", "[train][fit]") {
+    const auto data = make_dataset(96, 4);
+    auto model = make_mlp(6);
+    bpr::sgd<float> opt({.lr = 0.1, .momentum = 0.9, .weight_decay = 1e-3});
+    bpr::data::batch_loader train(data, {.batch_size = 32, .seed = 3});
+    // "Prune" every other weight of the first linear layer (visit index 0).
+    std::vector<bpr::index_t> pruned;
+    for (bpr::index_t i = 0; i < model.get<1>().weight().value.size(); i += 2)
+        pruned.push_back(i);
+    auto zero_pruned = [&](bpr::tensor<float>& t) {
+        for (const bpr::index_t i : pruned)
+            t[i] = 0.0f;
+    };
+    zero_pruned(model.get<1>().weight().value);
+    bpr::fit_callbacks callbacks;
+    callbacks.after_backward = [&](const bpr::step_info&) {
+        zero_pruned(model.get<1>().weight().grad);
+    };
+    callbacks.after_step = [&](const bpr::step_info&) { opt.reset_state(0, pruned); };
+    bpr::fit(model, opt, bpr::constant_lr{0.1}, train, {.epochs = 2, .progress = nullptr},
+             callbacks);
+    bool weights_zero = true, state_zero = true, others_moved = false;
+    for (const bpr::index_t i : pruned)
+        weights_zero = weights_zero && model.get<1>().weight().value[i] == 0.0f;
+    opt.for_each_state(0, [&](std::string_view, bpr::tensor<float>& t) {
+        for (const bpr::index_t i : pruned)
+            state_zero = state_zero && t[i] == 0.0f;
+        others_moved = t[1] != 0.0f;
+    });
+    CHECK(weights_zero);
+    CHECK(state_zero);
+    CHECK(others_moved);
+}
