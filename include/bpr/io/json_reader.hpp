@@ -65,7 +65,8 @@ class json_value {
             case kind::number:
                 return text_.size() <= 40 ? text_ : text_.substr(0, 40) + "...";
             case kind::string:
-                return "\"" + (text_.size() <= 40 ? text_ : text_.substr(0, 40) + "...") + "\"";
+                return detail::concat('"', text_.size() <= 40 ? text_ : text_.substr(0, 40) + "...",
+                                      '"');
             case kind::array:
                 return "an array";
             case kind::object:
@@ -113,7 +114,7 @@ class json_parser {
     std::string quote_char() const {
         if (pos_ >= text_.size()) return "end of text";
         const auto c = static_cast<unsigned char>(text_[pos_]);
-        if (c >= 0x20 && c < 0x7f) return std::string("'") + char(c) + "'";
+        if (c >= 0x20 && c < 0x7f) return detail::concat('\'', char(c), '\'');
         return detail::concat("byte 0x", "0123456789abcdef"[c >> 4], "0123456789abcdef"[c & 15]);
     }
 

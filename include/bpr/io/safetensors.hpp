@@ -117,7 +117,7 @@ struct safetensors_tensor {
     std::string shape_str() const {
         std::string text = "[";
         for (std::size_t i = 0; i < extents.size(); ++i)
-            text += (i ? ", " : "") + std::to_string(extents[i]);
+            text += detail::concat(i ? ", " : "", extents[i]);
         return text + "]";
     }
     // Whether the stored extents equal `s` exactly (rank included).
@@ -413,7 +413,7 @@ class safetensors_writer {
         names_.emplace(name, true);
         std::string shape_text = "[";
         for (std::size_t i = 0; i < extents.size(); ++i)
-            shape_text += (i ? "," : "") + std::to_string(extents[i]);
+            shape_text += detail::concat(i ? "," : "", extents[i]);
         shape_text += "]";
         entries_ +=
             detail::concat(entries_.empty() ? "" : ",", json_object::quote(name), ":{\"dtype\":\"",
@@ -430,8 +430,8 @@ class safetensors_writer {
             header += "\"__metadata__\":{";
             bool first = true;
             for (const auto& [key, value] : metadata_) {
-                header +=
-                    (first ? "" : ",") + json_object::quote(key) + ":" + json_object::quote(value);
+                header += detail::concat(first ? "" : ",", json_object::quote(key), ":",
+                                         json_object::quote(value));
                 first = false;
             }
             header += "}";
