@@ -9,6 +9,14 @@
 
 namespace bpr {
 
+namespace detail {
+
+// Loops over fewer elements than this run serially: starting a parallel region costs
+// more than it saves, and on a loaded machine a descheduled worker stalls them all.
+inline constexpr long long min_parallel_elements = 1LL << 15;
+
+}  // namespace detail
+
 // Number of threads bpr's kernels use (1 without OpenMP).
 inline int threads() {
 #ifdef _OPENMP

@@ -3,15 +3,13 @@
 
 #include <cmath>
 
+#include "bpr/core/parallel.hpp"
 #include "bpr/core/tensor.hpp"
 #include "bpr/nn/layer.hpp"
 
 namespace bpr {
 
 namespace detail {
-
-// Below this many elements a parallel region costs more than it saves.
-inline constexpr index_t elementwise_parallel_threshold = index_t{1} << 15;
 
 // Each function gives value(x) and derivative(x, y) where y = value(x); the derivative
 // may use either, whichever is cheaper and more accurate.
@@ -79,7 +77,7 @@ class elementwise {
         const T* x = in.data();
         T* y = out.data();
         const index_t size = in.size();
-#pragma omp parallel for schedule(static) if (size > detail::elementwise_parallel_threshold)
+#pragma omp parallel for schedule(static) if (size > detail::min_parallel_elements)
         for (index_t i = 0; i < size; ++i)
             y[i] = Fn::value(x[i]);
     }
@@ -94,7 +92,7 @@ class elementwise {
         const T* dy = grad_out.data();
         T* dx = grad_in.data();
         const index_t size = in.size();
-#pragma omp parallel for schedule(static) if (size > detail::elementwise_parallel_threshold)
+#pragma omp parallel for schedule(static) if (size > detail::min_parallel_elements)
         for (index_t i = 0; i < size; ++i)
             dx[i] = dy[i] * Fn::derivative(x[i], y[i]);
     }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "bpr/core/error.hpp"
+#include "bpr/core/parallel.hpp"
 #include "bpr/core/tensor.hpp"
 #include "bpr/nn/layer.hpp"
 
@@ -76,7 +77,7 @@ class batchnorm {
         const T* x = in.data();
         T* y = out.data();
         const index_t c_total = channels_;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (in.size() > detail::min_parallel_elements)
         for (index_t c = 0; c < c_total; ++c) {
             double mean, inv_std;
             if (m == mode::train) {
@@ -123,7 +124,7 @@ class batchnorm {
         T* dx = grad_in.data();
         const index_t c_total = channels_;
         const bool batch_stats = last_mode_ == mode::train;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (in.size() > detail::min_parallel_elements)
         for (index_t c = 0; c < c_total; ++c) {
             const double mean = mean_[c], inv_std = inv_std_[c];
             const T mean_t = static_cast<T>(mean);

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "bpr/core/error.hpp"
+#include "bpr/core/parallel.hpp"
 #include "bpr/core/tensor.hpp"
 #include "bpr/nn/layer.hpp"
 
@@ -43,7 +44,7 @@ struct pool_window {
         const shape out = output_shape(in, where);
         const index_t planes = in[0] * in[1], h = in[2], w = in[3];
         const index_t oh = out[2], ow = out[3];
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (in.numel() > detail::min_parallel_elements)
         for (index_t plane = 0; plane < planes; ++plane)
             for (index_t y = 0; y < oh; ++y) {
                 const index_t y0 = std::max<index_t>(y * stride - padding, 0);
@@ -201,7 +202,7 @@ class global_avg_pool {
         out.resize(output_shape(in.shape()));
         const index_t planes = out.size(), plane = in.extent(2) * in.extent(3);
         const T scale = T(1) / static_cast<T>(plane);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (in.size() > detail::min_parallel_elements)
         for (index_t i = 0; i < planes; ++i) {
             out[i] = const_array_map<T>(in.data() + i * plane, plane).sum() * scale;
         }
@@ -213,7 +214,7 @@ class global_avg_pool {
         grad_in.resize(in.shape());
         const index_t planes = grad_out.size(), plane = in.extent(2) * in.extent(3);
         const T scale = T(1) / static_cast<T>(plane);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (in.size() > detail::min_parallel_elements)
         for (index_t i = 0; i < planes; ++i) {
             const T g = grad_out[i] * scale;
             std::fill(grad_in.data() + i * plane, grad_in.data() + (i + 1) * plane, g);
