@@ -105,7 +105,14 @@ def fashion_mnist(split):
         images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 1, 28, 28)
     with gzip.open(f"{root}/{prefix}-labels-idx1-ubyte.gz") as f:
         labels = np.frombuffer(f.read(), np.uint8, offset=8)
-    return torch.from_numpy(images.astype(np.float32) / 255.0), torch.from_numpy(labels.astype(np.int64))
+    images = images.astype(np.float32) / 255.0
+    # bpr's trainers normalize with the training images' mean and deviation
+    # (bpr::data::compute_normalization over the 55,000-image split; the full 60,000
+    # here differ in the fourth digit), so the imported model sees familiar inputs.
+    with gzip.open(f"{root}/train-images-idx3-ubyte.gz") as f:
+        train = np.frombuffer(f.read(), np.uint8, offset=16).astype(np.float64) / 255.0
+    images = (images - train.mean()) / train.std()
+    return torch.from_numpy(images.astype(np.float32)), torch.from_numpy(labels.astype(np.int64))
 
 
 def train_one_epoch(model, generator):
