@@ -1,6 +1,15 @@
 #pragma once
 // The umbrella header: everything a user of bpr needs, nothing internal.
 #include "bpr/core.hpp"
+#include "bpr/data.hpp"
+#include "bpr/io.hpp"
 #include "bpr/kernels.hpp"
-#include "bpr/nn/layer.hpp"
-#include "bpr/nn/sequential.hpp"
+#include "bpr/nn.hpp"
+#include "bpr/nn/models.hpp"
+#include "bpr/optim.hpp"
+#include "bpr/pipeline.hpp"
+#include "bpr/prune.hpp"
+#include "bpr/regrow.hpp"
+#include "bpr/sparse.hpp"
+#include "bpr/testing/gradient_check.hpp"
+#include "bpr/train.hpp"
