@@ -34,7 +34,7 @@ TEST_CASE("rng uniform and normal have the right moments", "[core][rng]") {
     CHECK(normal_sq / n == Approx(1.0).margin(0.02));
 }
 
-TEST_CASE("rng below is in range and covers it; shuffle is a permutation", "[core][rng]") {
+TEST_CASE("rng below is in range and covers it, shuffle is a permutation", "[core][rng]") {
     bpr::rng r(7);
     std::vector<int> hits(10, 0);
     for (int i = 0; i < 10000; ++i)
