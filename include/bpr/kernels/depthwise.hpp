@@ -32,7 +32,7 @@ struct depthwise_conv2d_weights : sparse_input_layout {
                     g.groups, ", in_channels ", g.in_channels, ", out_channels ", g.out_channels);
         depthwise_conv2d_weights w;
         static_cast<sparse_input_layout&>(w) =
-            sparse_input_layout::make(g, lanes, "depthwise_conv2d_weights::pack");
+            sparse_input_layout::make(g, lanes, "depthwise_conv2d_weights::pack", 8);
         w.starts.push_back(0);
         for (index_t c = 0; c < g.in_channels; ++c) {
             for (index_t ky = 0; ky < g.kernel_h; ++ky)

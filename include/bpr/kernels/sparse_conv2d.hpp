@@ -224,9 +224,25 @@ void sparse_conv2d_dispatch(const sparse_conv2d_weights& w, const Offset* offset
             return sparse_conv2d_blocks<Arch, 7>(w, offsets, packed, grid, e, first, step);
         case 8:
             return sparse_conv2d_blocks<Arch, 8>(w, offsets, packed, grid, e, first, step);
+        case 9:
+            return sparse_conv2d_blocks<Arch, 9>(w, offsets, packed, grid, e, first, step);
+        case 10:
+            return sparse_conv2d_blocks<Arch, 10>(w, offsets, packed, grid, e, first, step);
+        case 11:
+            return sparse_conv2d_blocks<Arch, 11>(w, offsets, packed, grid, e, first, step);
+        case 12:
+            return sparse_conv2d_blocks<Arch, 12>(w, offsets, packed, grid, e, first, step);
+        case 13:
+            return sparse_conv2d_blocks<Arch, 13>(w, offsets, packed, grid, e, first, step);
+        case 14:
+            return sparse_conv2d_blocks<Arch, 14>(w, offsets, packed, grid, e, first, step);
+        case 15:
+            return sparse_conv2d_blocks<Arch, 15>(w, offsets, packed, grid, e, first, step);
+        case 16:
+            return sparse_conv2d_blocks<Arch, 16>(w, offsets, packed, grid, e, first, step);
         default:
             bpr::detail::fail("sparse_conv2d_forward: tile_vectors ", w.tile_vectors,
-                              " is not in [1, 8]");
+                              " is not in [1, 16]");
     }
 }
 
