@@ -7,3 +7,13 @@ foreach(mode install subdirectory)
                    -P ${CMAKE_CURRENT_SOURCE_DIR}/consumer/run.cmake)
   set_tests_properties("package: consumer via ${mode}" PROPERTIES LABELS "package")
 endforeach()
+
+# One short end-to-end run on real data (needs the Debian data set and the examples).
+if(TARGET bpr_example_regrow AND EXISTS /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz)
+  add_test(NAME "e2e: bpr-regrow on Fashion-MNIST, 99.5% -> 99%"
+           COMMAND ${CMAKE_COMMAND} -DREGROW=$<TARGET_FILE:bpr_example_regrow>
+                   -DOUT_DIR=${CMAKE_CURRENT_BINARY_DIR}/e2e_regrow
+                   -P ${CMAKE_CURRENT_SOURCE_DIR}/e2e/run_regrow.cmake)
+  set_tests_properties("e2e: bpr-regrow on Fashion-MNIST, 99.5% -> 99%"
+                       PROPERTIES LABELS "e2e" RUN_SERIAL TRUE TIMEOUT 900)
+endif()

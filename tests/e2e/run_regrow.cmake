@@ -1,0 +1,29 @@
+# cmake -P run_regrow.cmake: one short bidirectional run of bpr-regrow on the real
+# Fashion-MNIST (Debian's dataset-fashion-mnist) from the committed LeNet-5 checkpoint,
+# then checks its summary: the run must end at the target sparsity, above chance, and
+# regrowth must not lose accuracy against the pruned start.
+file(REMOVE_RECURSE "${OUT_DIR}")
+execute_process(COMMAND "${REGROW}" --budget 99.5% --target 99% --steps 1 --finetune-epochs 1
+                        --prune-finetune-epochs 1 --threads 2 --seed 1 --quiet --out "${OUT_DIR}"
+                RESULT_VARIABLE code OUTPUT_VARIABLE out ERROR_VARIABLE err)
+message(STATUS "${out}")
+if(NOT code EQUAL 0)
+  message(FATAL_ERROR "bpr-regrow failed (${code}):\n${err}")
+endif()
+foreach(f trajectory.csv trajectory.json trajectory.svg model.bprs summary.json)
+  if(NOT EXISTS "${OUT_DIR}/${f}")
+    message(FATAL_ERROR "bpr-regrow did not write ${f}")
+  endif()
+endforeach()
+file(READ "${OUT_DIR}/summary.json" summary)
+string(JSON final_sparsity GET "${summary}" final_sparsity)
+string(JSON final_accuracy GET "${summary}" final_accuracy)
+string(JSON pruned_accuracy GET "${summary}" pruned_accuracy)
+message(STATUS "final sparsity ${final_sparsity}, pruned accuracy ${pruned_accuracy}, "
+               "final accuracy ${final_accuracy}")
+if(final_sparsity LESS 0.9895 OR final_sparsity GREATER 0.9905)
+  message(FATAL_ERROR "final sparsity ${final_sparsity} is not the 99% target")
+endif()
+if(final_accuracy LESS 0.5)
+  message(FATAL_ERROR "final accuracy ${final_accuracy} is too low for LeNet-5 at 99%")
+endif()
