@@ -108,7 +108,11 @@ struct safetensors_tensor {
     std::uint64_t begin = 0, end = 0;  // offsets in the data region
     std::string_view bytes;
 
+    // A zero extent makes the count zero even when the other extents' product would
+    // overflow (the parser accepts [0, 2^62, 2^62]: it holds no bytes).
     std::int64_t element_count() const {
+        for (const auto e : extents)
+            if (e == 0) return 0;
         std::int64_t n = 1;
         for (const auto e : extents)
             n *= e;
@@ -529,7 +533,8 @@ void save_safetensors(const std::filesystem::path& path, Model& model,
 //    (`masks` is made dense over `model` first if empty);
 //  - every buffer (batchnorm running_mean/var) comes from its name;
 //  - "*num_batches_tracked" is ignored; any other tensor is unexpected.
-// Missing, unexpected or mismatched (shape, non-float dtype) tensors are a bpr::error
+// Missing, unexpected or mismatched (shape, non-float dtype) tensors, and NaN or Inf
+// values in a parameter or buffer, are a bpr::error
 // naming the file and the tensor; on error `model` and `masks` are unchanged.
 template <typename Model, mask_policy G = unstructured>
 void load_safetensors(const safetensors_file& file, Model& model, mask_set<G>* masks = nullptr) {
@@ -575,6 +580,10 @@ void load_safetensors(const safetensors_file& file, Model& model, mask_set<G>* m
             require(name, p.value.shape(), "parameter");
             s.values = file.values<double>(name);
         }
+        const std::string& stored = has_orig ? orig : name;
+        for (std::size_t i = 0; i < s.values.size(); ++i)
+            BPR_REQUIRE(std::isfinite(s.values[i]), where, ": tensor '", stored, "' has value ",
+                        s.values[i], " at position ", i, " (NaN and Inf weights are not accepted)");
         if (file.find(mask) != nullptr) {
             require(mask, p.value.shape(), "mask");
             const std::vector<double> bits = file.values<double>(mask);
@@ -591,6 +600,10 @@ void load_safetensors(const safetensors_file& file, Model& model, mask_set<G>* m
     visit_buffers(model, [&](const std::string& name, auto& t) {
         require(name, t.shape(), "buffer");
         buffers.push_back({name, file.values<double>(name), {}});
+        for (std::size_t i = 0; i < buffers.back().values.size(); ++i)
+            BPR_REQUIRE(std::isfinite(buffers.back().values[i]), where, ": tensor '", name,
+                        "' has value ", buffers.back().values[i], " at position ", i,
+                        " (NaN and Inf statistics are not accepted)");
     });
     for (const auto& [name, t] : file.tensors()) {
         if (used.contains(name)) continue;

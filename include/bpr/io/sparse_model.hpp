@@ -1,7 +1,9 @@
 #pragma once
 // Sparse model files: a pruned model stored in csr16 or bitmap format, and read back.
 
+#include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -263,12 +265,142 @@ struct sparse_file_info {
     std::uint64_t payload_bytes = 0;
 };
 
+namespace detail {
+
+// What the fixed header of a sparse model file says, checked against a model.
+struct sparse_header {
+    storage_format format = storage_format::csr16;
+    prunable_roles roles{};
+    std::uint64_t nonzeros = 0;
+    std::uint64_t payload_bytes = 0;
+    std::uint64_t checksum = 0;
+};
+
+// Checks the 64 `header` bytes of the file `name` (of `file_size` bytes) against
+// `model`: magic, version, format, roles, counts, fingerprint, and a payload size
+// that both the accounting and the file size confirm. Nothing is sized by the header
+// before the architecture is identified.
+template <mask_policy G, typename Model>
+sparse_header check_sparse_header(const std::string& name, std::string_view header,
+                                  std::uint64_t file_size, Model& model) {
+    if (file_size == 0) fail(name, ": the file is empty (expected a bpr sparse model file)");
+    BPR_REQUIRE(file_size >= sparse_header_bytes, name, ": file of ", file_size,
+                " bytes is shorter than the ", sparse_header_bytes, "-byte header (truncated)");
+    BPR_REQUIRE(std::memcmp(header.data(), sparse_magic, 8) == 0, name,
+                ": field 'magic' is not BPRSPRS1 (not a bpr sparse model file)");
+    byte_reader h{name, reinterpret_cast<const unsigned char*>(header.data()), header.size(), 8};
+    const auto version = h.get<std::uint32_t>("version");
+    BPR_REQUIRE(version == sparse_version, name, ": version ", version,
+                " is not supported (field 'version', expected ", sparse_version, ")");
+    const auto format_code = h.get<std::uint32_t>("format");
+    BPR_REQUIRE(format_code == 1 || format_code == 2, name, ": format ", format_code,
+                " is unknown (field 'format': 1 = csr16, 2 = bitmap)");
+    sparse_header result;
+    result.format = static_cast<storage_format>(format_code);
+    const auto roles_code = h.get<std::uint32_t>("roles");
+    const auto params = h.get<std::uint32_t>("parameter count");
+    const auto prunable = h.get<std::uint32_t>("prunable count");
+    const auto buffers = h.get<std::uint32_t>("buffer count");
+    const auto fingerprint = h.get<std::uint64_t>("fingerprint");
+    result.nonzeros = h.get<std::uint64_t>("nonzeros");
+    result.payload_bytes = h.get<std::uint64_t>("payload bytes");
+    result.checksum = h.get<std::uint64_t>("checksum");
+    BPR_REQUIRE(roles_code >= 1 && roles_code <= 7, name,
+                ": field 'roles' (prunable roles code) is ", roles_code,
+                ", invalid (expected 1 to 7)");
+    result.roles =
+        prunable_roles{(roles_code & 1u) != 0, (roles_code & 2u) != 0, (roles_code & 4u) != 0};
+
+    // Identify the architecture before trusting any size in the header.
+    std::uint32_t model_params = 0, model_buffers = 0;
+    visit_params(model, [&](std::size_t, const std::string&, auto&) { ++model_params; });
+    visit_buffers(model, [&](const std::string&, auto&) { ++model_buffers; });
+    BPR_REQUIRE(params == model_params && buffers == model_buffers, name,
+                ": field 'parameter count' ", params, " and field 'buffer count' ", buffers,
+                " do not match the model's ", model_params, " and ", model_buffers,
+                " (file of another model)");
+    const auto model_fingerprint = architecture_fingerprint(model);
+    BPR_REQUIRE(fingerprint == model_fingerprint, name, ": field 'fingerprint' (architecture) ",
+                std::hex, fingerprint, " differs from the model's ", model_fingerprint,
+                " (parameter names or shapes differ: file of another model)");
+    const auto masks = mask_set<G>::dense(model, result.roles);
+    BPR_REQUIRE(prunable == masks.size(), name, ": field 'prunable count' is ", prunable,
+                ", the model has ", masks.size());
+    BPR_REQUIRE(result.nonzeros <= static_cast<std::uint64_t>(masks.total()), name,
+                ": field 'nonzeros' is ", result.nonzeros, ", more than the model's ",
+                masks.total(), " prunable weights");
+    const auto expected_payload =
+        static_cast<std::uint64_t>(model_cost(model, result.format, result.roles)
+                                       .bytes(static_cast<index_t>(result.nonzeros)));
+    BPR_REQUIRE(result.payload_bytes == expected_payload, name, ": field 'payload bytes' is ",
+                result.payload_bytes, ", but ", result.nonzeros, " nonzeros in ",
+                format_name(result.format), " need ", expected_payload);
+    BPR_REQUIRE(file_size == sparse_header_bytes + result.payload_bytes, name, ": file has ",
+                file_size, " bytes, header says ", sparse_header_bytes + result.payload_bytes,
+                file_size < sparse_header_bytes + result.payload_bytes ? " (truncated)"
+                                                                       : " (trailing bytes)");
+    return result;
+}
+
+// Decodes a payload whose header check_sparse_header accepted into `model` and returns
+// its masks. The checksum is verified first; values that are not finite are rejected
+// (a pruned model with NaN or Inf weights is corrupt, not a model).
+template <mask_policy G, typename Model>
+mask_set<G> decode_sparse_payload(const std::string& name, std::string_view header,
+                                  std::string_view payload, const sparse_header& head,
+                                  Model& model) {
+    fnv1a checksum;
+    checksum.add(header.data(), sparse_header_bytes - 8);
+    checksum.add(payload.data(), payload.size());
+    BPR_REQUIRE(checksum.hash == head.checksum, name,
+                ": field 'checksum' does not match the contents (file corrupt)");
+
+    auto masks = mask_set<G>::dense(model, head.roles);
+    byte_reader in{name, reinterpret_cast<const unsigned char*>(payload.data()), payload.size()};
+    auto require_finite = [&](const auto& values, const std::string& param_name) {
+        for (index_t i = 0; i < values.size(); ++i)
+            BPR_REQUIRE(std::isfinite(static_cast<double>(values[i])), name, ": field '",
+                        param_name, " values' has ", static_cast<double>(values[i]),
+                        " at position ", i, " (NaN and Inf weights are not accepted)");
+    };
+    std::size_t next = 0;
+    std::vector<std::uint8_t> keep;
+    visit_params(model, [&](std::size_t, const std::string& param_name, auto& p) {
+        using T = typename std::decay_t<decltype(p.value)>::value_type;
+        if (head.roles(p.role)) {
+            read_sparse_tensor(in, p.value, keep, head.format, param_name);
+            masks[next++].bits.set_bits(keep, name + ": " + param_name);
+        } else {
+            const std::string field = param_name + " values";
+            for (auto& v : p.value)
+                v = static_cast<T>(in.get<float>(field.c_str()));
+        }
+        require_finite(p.value, param_name);
+    });
+    visit_buffers(model, [&](const std::string& buffer_name, auto& t) {
+        using T = typename std::decay_t<decltype(t)>::value_type;
+        const std::string field = buffer_name + " values";
+        for (auto& v : t)
+            v = static_cast<T>(in.get<float>(field.c_str()));
+        require_finite(t, buffer_name);
+    });
+    BPR_REQUIRE(in.offset == payload.size() &&
+                    static_cast<std::uint64_t>(masks.nonzeros()) == head.nonzeros,
+                name, ": payload holds ", masks.nonzeros(), " nonzeros in ", in.offset,
+                " bytes, field 'nonzeros' says ", head.nonzeros, " in ", payload.size());
+    return masks;
+}
+
+}  // namespace detail
+
 // Reads a file written by write_sparse_model into `model` (same architecture):
 // every parameter and buffer is overwritten, pruned weights become zero, and the
 // masks are returned with granularity G (checked against the file's pattern).
-// Throws bpr::error naming the file and the field for a wrong magic or version, a
-// truncated or oversized file, a checksum mismatch, a file of another architecture
-// or pruned with other roles, or inconsistent sparse structure.
+// Throws bpr::error naming the file and the field for an empty or truncated file, a
+// wrong magic or version, trailing bytes, a checksum mismatch, a file of another
+// architecture or pruned with other roles, inconsistent sparse structure, or NaN/Inf
+// values. The payload is read only after the header and the file size agree. On
+// error the model may be partly overwritten (the masks are not returned).
 template <mask_policy G = unstructured, typename Model>
 mask_set<G> read_sparse_model(const std::filesystem::path& path, Model& model,
                               sparse_file_info* info = nullptr) {
@@ -278,95 +410,30 @@ mask_set<G> read_sparse_model(const std::filesystem::path& path, Model& model,
     file.seekg(0, std::ios::end);
     const auto file_size = static_cast<std::uint64_t>(file.tellg());
     file.seekg(0);
-    BPR_REQUIRE(file_size >= sparse_header_bytes, name, ": file of ", file_size,
-                " bytes is shorter than the ", sparse_header_bytes, "-byte header");
-    std::string header(sparse_header_bytes, '\0');
+    std::string header(
+        static_cast<std::size_t>(std::min<std::uint64_t>(file_size, sparse_header_bytes)), '\0');
     file.read(header.data(), static_cast<std::streamsize>(header.size()));
     BPR_REQUIRE(file, name, ": cannot read the header");
-    BPR_REQUIRE(std::memcmp(header.data(), detail::sparse_magic, 8) == 0, name,
-                ": magic is not BPRSPRS1 (not a bpr sparse model file)");
-    detail::byte_reader h{name, reinterpret_cast<const unsigned char*>(header.data()),
-                          header.size(), 8};
-    const auto version = h.get<std::uint32_t>("version");
-    BPR_REQUIRE(version == detail::sparse_version, name, ": version ", version,
-                " is not supported (expected ", detail::sparse_version, ")");
-    const auto format_code = h.get<std::uint32_t>("format");
-    BPR_REQUIRE(format_code == 1 || format_code == 2, name, ": format ", format_code,
-                " is unknown (1 = csr16, 2 = bitmap)");
-    const auto format = static_cast<storage_format>(format_code);
-    const auto roles_code = h.get<std::uint32_t>("roles");
-    const auto params = h.get<std::uint32_t>("parameter count");
-    const auto prunable = h.get<std::uint32_t>("prunable count");
-    const auto buffers = h.get<std::uint32_t>("buffer count");
-    const auto fingerprint = h.get<std::uint64_t>("fingerprint");
-    const auto nonzeros = h.get<std::uint64_t>("nonzeros");
-    const auto payload_bytes = h.get<std::uint64_t>("payload bytes");
-    const auto stored_checksum = h.get<std::uint64_t>("checksum");
-    BPR_REQUIRE(roles_code >= 1 && roles_code <= 7, name, ": prunable roles code ", roles_code,
-                " is invalid (expected 1 to 7)");
-    const prunable_roles roles{(roles_code & 1u) != 0, (roles_code & 2u) != 0,
-                               (roles_code & 4u) != 0};
-
-    // Identify the architecture before trusting any size in the header.
-    std::uint32_t model_params = 0, model_buffers = 0;
-    visit_params(model, [&](std::size_t, const std::string&, auto&) { ++model_params; });
-    visit_buffers(model, [&](const std::string&, auto&) { ++model_buffers; });
-    BPR_REQUIRE(params == model_params && buffers == model_buffers, name, ": parameter count ",
-                params, " and buffer count ", buffers, " do not match the model's ", model_params,
-                " and ", model_buffers, " (file of another model)");
-    const auto model_fingerprint = detail::architecture_fingerprint(model);
-    BPR_REQUIRE(fingerprint == model_fingerprint, name, ": architecture fingerprint ", std::hex,
-                fingerprint, " differs from the model's ", model_fingerprint,
-                " (parameter names or shapes differ: file of another model)");
-    auto masks = mask_set<G>::dense(model, roles);
-    BPR_REQUIRE(prunable == masks.size(), name, ": prunable count ", prunable, ", model has ",
-                masks.size());
-    BPR_REQUIRE(nonzeros <= static_cast<std::uint64_t>(masks.total()), name, ": nonzeros ",
-                nonzeros, " exceed the model's ", masks.total(), " prunable weights");
-    const auto expected_payload = static_cast<std::uint64_t>(
-        model_cost(model, format, roles).bytes(static_cast<index_t>(nonzeros)));
-    BPR_REQUIRE(payload_bytes == expected_payload, name, ": payload bytes ", payload_bytes,
-                " do not match ", expected_payload, " for ", nonzeros, " nonzeros in ",
-                format_name(format));
-    BPR_REQUIRE(
-        file_size == sparse_header_bytes + payload_bytes, name, ": file has ", file_size,
-        " bytes, header says ", sparse_header_bytes + payload_bytes,
-        file_size < sparse_header_bytes + payload_bytes ? " (truncated)" : " (trailing bytes)");
-
-    std::string payload(static_cast<std::size_t>(payload_bytes), '\0');
+    const auto head = detail::check_sparse_header<G>(name, header, file_size, model);
+    std::string payload(static_cast<std::size_t>(head.payload_bytes), '\0');
     file.read(payload.data(), static_cast<std::streamsize>(payload.size()));
     BPR_REQUIRE(file, name, ": cannot read the payload");
-    detail::fnv1a checksum;
-    checksum.add(header.data(), sparse_header_bytes - 8);
-    checksum.add(payload.data(), payload.size());
-    BPR_REQUIRE(checksum.hash == stored_checksum, name, ": checksum mismatch (file corrupt)");
+    auto masks = detail::decode_sparse_payload<G>(name, header, payload, head, model);
+    if (info) *info = {head.format, head.nonzeros, head.payload_bytes};
+    return masks;
+}
 
-    detail::byte_reader in{name, reinterpret_cast<const unsigned char*>(payload.data()),
-                           payload.size()};
-    std::size_t next = 0;
-    std::vector<std::uint8_t> keep;
-    visit_params(model, [&](std::size_t, const std::string& param_name, auto& p) {
-        using T = typename std::decay_t<decltype(p.value)>::value_type;
-        if (roles(p.role)) {
-            detail::read_sparse_tensor(in, p.value, keep, format, param_name);
-            masks[next++].bits.set_bits(keep, name + ": " + param_name);
-        } else {
-            const std::string field = param_name + " values";
-            for (auto& v : p.value)
-                v = static_cast<T>(in.get<float>(field.c_str()));
-        }
-    });
-    visit_buffers(model, [&](const std::string& buffer_name, auto& t) {
-        using T = typename std::decay_t<decltype(t)>::value_type;
-        const std::string field = buffer_name + " values";
-        for (auto& v : t)
-            v = static_cast<T>(in.get<float>(field.c_str()));
-    });
-    BPR_REQUIRE(
-        in.offset == payload.size() && static_cast<std::uint64_t>(masks.nonzeros()) == nonzeros,
-        name, ": payload holds ", masks.nonzeros(), " nonzeros in ", in.offset,
-        " bytes, header says ", nonzeros, " in ", payload.size());
-    if (info) *info = {format, nonzeros, payload_bytes};
+// As read_sparse_model, for the bytes of a sparse model file already in memory;
+// `name` stands for the file in messages.
+template <mask_policy G = unstructured, typename Model>
+mask_set<G> parse_sparse_model(std::string_view bytes, Model& model,
+                               const std::string& name = "sparse model bytes",
+                               sparse_file_info* info = nullptr) {
+    const std::string_view header = bytes.substr(0, sparse_header_bytes);
+    const auto head = detail::check_sparse_header<G>(name, header, bytes.size(), model);
+    auto masks = detail::decode_sparse_payload<G>(name, header, bytes.substr(sparse_header_bytes),
+                                                  head, model);
+    if (info) *info = {head.format, head.nonzeros, head.payload_bytes};
     return masks;
 }
 
