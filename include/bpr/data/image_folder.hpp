@@ -31,6 +31,9 @@ struct image_folder_options {
     int channels = 0;
     int height = 0;
     int width = 0;
+    // Largest width x height accepted from an image header (the first image sizes the
+    // whole dataset tensor, so a forged header must not drive a huge allocation).
+    index_t max_pixels = index_t{1} << 26;
 };
 
 }  // namespace bpr::data
@@ -97,6 +100,24 @@ inline std::string stbi_reason() {
     return text;
 }
 
+// Only PNG and JPEG reach stb_image: it would also decode GIF, BMP, PSD, TGA, HDR, PIC
+// and PNM, whose decoders are larger attack surface and which the folder loader does
+// not list; and stbi_info and stbi_load probe formats in different orders, so a file
+// that is two formats at once could be sized by one and decoded by the other.
+inline void require_png_or_jpeg(std::span<const unsigned char> bytes, const std::string& name) {
+    static constexpr unsigned char png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    static constexpr unsigned char jpeg[3] = {0xff, 0xd8, 0xff};
+    const bool is_png = bytes.size() >= 8 && std::equal(png, png + 8, bytes.begin());
+    const bool is_jpeg = bytes.size() >= 3 && std::equal(jpeg, jpeg + 3, bytes.begin());
+    if (is_png || is_jpeg) return;
+    std::string start;
+    for (std::size_t i = 0; i < std::min<std::size_t>(bytes.size(), 4); ++i)
+        start += concat(i ? " " : "", "0123456789abcdef"[bytes[i] >> 4],
+                        "0123456789abcdef"[bytes[i] & 15]);
+    fail(name, ": cannot read the image: not a PNG or JPEG file (it starts with bytes ", start,
+         ")");
+}
+
 struct stbi_deleter {
     void operator()(unsigned char* pixels) const { stbi_image_free(pixels); }
 };
@@ -112,6 +133,7 @@ inline void decode_image_bytes(std::span<const unsigned char> bytes, const std::
     BPR_REQUIRE(!bytes.empty(), name, ": the image file is empty");
     BPR_REQUIRE(bytes.size() <= (std::size_t{1} << 30), name, ": image file of ", bytes.size(),
                 " bytes is larger than 1 GiB");
+    require_png_or_jpeg(bytes, name);
     const int length = static_cast<int>(bytes.size());
     int width = 0, height = 0, channels = 0;
     if (!stbi_info_from_memory(bytes.data(), length, &width, &height, &channels))
@@ -164,6 +186,7 @@ inline tensor<std::uint8_t> decode_image(std::span<const unsigned char> bytes,
     BPR_REQUIRE(!bytes.empty(), name, ": the image file is empty");
     BPR_REQUIRE(bytes.size() <= (std::size_t{1} << 30), name, ": image file of ", bytes.size(),
                 " bytes is larger than 1 GiB");
+    detail::require_png_or_jpeg(bytes, name);
     int width = 0, height = 0, stored = 0;
     if (!stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height,
                                &stored))
@@ -195,6 +218,9 @@ inline dataset load_image_folder(const std::filesystem::path& root,
                 ": requested channels ", options.channels, ", expected 0 (as stored) to 4");
     BPR_REQUIRE(options.height >= 0 && options.width >= 0, root.string(), ": requested size ",
                 options.width, "x", options.height, " is negative");
+    BPR_REQUIRE(index_t{options.width} * options.height <= options.max_pixels, root.string(),
+                ": requested size ", options.width, "x", options.height,
+                " is more than the limit of ", options.max_pixels, " pixels");
 
     const std::vector<fs::path> class_dirs = detail::list_sorted(root, true);
     BPR_REQUIRE(!class_dirs.empty(), root.string(),
@@ -223,11 +249,15 @@ inline dataset load_image_folder(const std::filesystem::path& root,
         options.width > 0 && options.height > 0 ? "requested" : first_reference;
     {
         const std::vector<unsigned char> bytes = detail::read_whole_file(files.front());
+        detail::require_png_or_jpeg(bytes, files.front().string());
         int width = 0, height = 0, channels = 0;
         if (!stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height,
                                    &channels))
             detail::fail(files.front().string(),
                          ": cannot read the image: ", detail::stbi_reason());
+        BPR_REQUIRE(index_t{width} * height <= options.max_pixels, files.front().string(),
+                    ": image header says ", width, "x", height, " pixels, more than the limit of ",
+                    options.max_pixels, " (image_folder_options::max_pixels)");
         if (expected.width == 0) expected.width = width;
         if (expected.height == 0) expected.height = height;
         if (expected.channels == 0) expected.channels = channels;
