@@ -1,0 +1,122 @@
+// Encoded images, in memory and through the image-folder loader, against the hostile-
+// input matrix: empty, truncated at every length, other formats, absurd header sizes.
+// PNG chunk CRCs are not verified by stb_image, so flipped pixel bits are not caught
+// (docs/reliability.md says so); flips in structure are.
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "../data/test_files.hpp"
+#include "bpr/data/image_folder.hpp"
+#include "hostile.hpp"
+
+using bpr_test::bytes;
+
+namespace {
+
+void append_to(void* context, void* data, int size) {
+    auto* out = static_cast<bytes*>(context);
+    const auto* p = static_cast<const std::uint8_t*>(data);
+    out->insert(out->end(), p, p + size);
+}
+
+bytes encode(int width, int height, int channels, bool jpeg) {
+    bytes pixels;
+    for (int y = 0; y < height; ++y)
+        for (int x = 0; x < width; ++x)
+            for (int c = 0; c < channels; ++c)
+                pixels.push_back(bpr_test::pixel(c, y, x));
+    bytes out;
+    if (jpeg)
+        stbi_write_jpg_to_func(append_to, &out, width, height, channels, pixels.data(), 90);
+    else
+        stbi_write_png_to_func(append_to, &out, width, height, channels, pixels.data(),
+                               width * channels);
+    return out;
+}
+
+auto decode(const bytes& b, const std::string& name = "hostile.png") {
+    return bpr::data::decode_image(std::span<const unsigned char>(b), name);
+}
+
+void put_be32(bytes& b, std::size_t at, std::uint32_t v) {
+    for (int i = 0; i < 4; ++i)
+        b[at + static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(v >> (24 - 8 * i));
+}
+
+}  // namespace
+
+TEST_CASE("images: empty and every truncation length of a PNG and a JPEG", "[hostile][image]") {
+    BPR_REQUIRE_REJECTS(decode(bytes{}), "hostile.png: the image file is empty");
+    for (const bool jpeg : {false, true}) {
+        const bytes good = encode(6, 5, 3, jpeg);
+        REQUIRE(decode(good).size() == 90);
+        for (std::size_t length = 1; length < good.size(); ++length) {
+            INFO((jpeg ? "jpeg" : "png") << " cut to " << length);
+            const bytes cut(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(length));
+            // stb_image accepts a PNG without its final IEND chunk (12 bytes; the pixels
+            // are complete) and a JPEG cut inside its last entropy-coded bytes (it pads
+            // with zeros, as libjpeg does): those decode, see docs/reliability.md.
+            if (!jpeg && length + 12 >= good.size()) continue;
+            if (jpeg && length + 8 > good.size()) continue;
+            BPR_REQUIRE_REJECTS(decode(cut), "hostile.png: cannot");
+        }
+    }
+}
+
+TEST_CASE("images: other formats, wrong channels and absurd header sizes", "[hostile][image]") {
+    // A BMP that stb_image would decode: refused before it reaches the decoder.
+    bytes bmp = {'B', 'M'};
+    bmp.resize(64, 0);
+    BPR_REQUIRE_REJECTS(decode(bmp, "x.png"),
+                        "x.png: cannot read the image: not a PNG or JPEG file (it starts with "
+                        "bytes 42 4d 00 00)");
+    const bytes gif = {'G', 'I', 'F', '8', '9', 'a', 1, 0, 1, 0, 0, 0, 0};
+    BPR_REQUIRE_REJECTS(decode(gif, "y.jpg"), "y.jpg: cannot read the image: not a PNG or JPEG");
+
+    const bytes grey = encode(4, 4, 1, false);
+    BPR_REQUIRE_REJECTS(bpr::data::decode_image(std::span<const unsigned char>(grey), "g.png", 5),
+                        "g.png: requested channels 5");
+
+    // IHDR width and height (bytes 16..23) forged to 16384 x 16384 (768 MiB of RGB,
+    // under stb_image's own 1 GiB bound): over bpr's pixel limit, refused from the
+    // header before any decoding or allocation. 2^20 x 2^20 stb refuses itself.
+    bytes forged = encode(4, 4, 3, false);
+    put_be32(forged, 16, 1u << 14);
+    put_be32(forged, 20, 1u << 14);
+    BPR_REQUIRE_REJECTS(decode(forged, "big.png"),
+                        "big.png: image header says 16384x16384 pixels, more than the limit");
+    put_be32(forged, 16, 1u << 20);
+    put_be32(forged, 20, 1u << 20);
+    BPR_REQUIRE_REJECTS(decode(forged, "huge.png"), "huge.png: cannot read the image");
+    // Off by one against the caller's limit.
+    const bytes small = encode(4, 4, 3, false);
+    CHECK(bpr::data::decode_image(std::span<const unsigned char>(small), "s.png", 0, 16).size() ==
+          48);
+    BPR_REQUIRE_REJECTS(
+        bpr::data::decode_image(std::span<const unsigned char>(small), "s.png", 0, 15),
+        "s.png: image header says 4x4 pixels, more than the limit of 15");
+}
+
+TEST_CASE("image folder: a forged first image cannot size a huge dataset", "[hostile][image]") {
+    bpr_hostile::temp_folder root("image");
+    bytes forged = encode(4, 4, 3, false);
+    put_be32(forged, 16, 16000);
+    put_be32(forged, 20, 16000);
+    bpr_hostile::write_bytes(root / "cat/a.png", forged);
+    bpr_hostile::write_bytes(root / "cat/b.png", encode(4, 4, 3, false));
+    BPR_REQUIRE_REJECTS(bpr::data::load_image_folder(root.path),
+                        (root / "cat/a.png").string() + ": image header says 16000x16000 pixels",
+                        "image_folder_options::max_pixels");
+    bpr_hostile::write_bytes(root / "cat/a.png", encode(4, 4, 3, false));
+    CHECK(bpr::data::load_image_folder(root.path).size() == 2);
+    BPR_REQUIRE_REJECTS(bpr::data::load_image_folder(root.path, {.max_pixels = 15}),
+                        "a.png: image header says 4x4 pixels, more than the limit of 15");
+    BPR_REQUIRE_REJECTS(
+        bpr::data::load_image_folder(root.path, {.height = 1 << 14, .width = 1 << 14}),
+        "requested size 16384x16384 is more than the limit");
+    bpr_hostile::write_bytes(root / "cat/b.png", bytes{'B', 'M', 0, 0});
+    BPR_REQUIRE_REJECTS(
+        bpr::data::load_image_folder(root.path),
+        (root / "cat/b.png").string() + ": cannot read the image: not a PNG or JPEG");
+}
