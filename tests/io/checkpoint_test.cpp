@@ -12,6 +12,7 @@
 #include "bpr/io/checkpoint.hpp"
 #include "bpr/optim/adamw.hpp"
 #include "bpr/optim/sgd.hpp"
+#include "bpr/sparse/mask.hpp"
 
 namespace {
 
@@ -300,4 +301,199 @@ TEST_CASE("saving into a missing folder names the file", "[io][checkpoint]") {
     toy_model model;
     CHECK_THROWS_WITH(bpr::save_checkpoint("/nonexistent-bpr-dir/x.ckpt", model),
                       Catch::Contains("/nonexistent-bpr-dir/x.ckpt"));
+}
+
+namespace {
+
+// A version-1 file written by the version-1 code (commit d36e42d, before version 2):
+// toy_model with weight = 0.5 i - 1, bias = 0.25 i, running_mean = 1 + i, sgd
+// momentum buffers 0.125 (i + 1), epoch 3, step 42, and the rng of seed 7 after one
+// normal() draw.
+const unsigned char version1_file[] = {
+    0x42, 0x50, 0x52, 0x43, 0x4b, 0x50, 0x54, 0x00, 0x01, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00,
+    0x04, 0x00, 0x00, 0x00, 0x6d, 0x65, 0x74, 0x61, 0xc5, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x96, 0xb2, 0xb0, 0x3e, 0x08, 0x00, 0x00, 0x00, 0x05, 0x00, 0x00, 0x00, 0x65, 0x70, 0x6f, 0x63,
+    0x68, 0x03, 0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x73,
+    0x74, 0x65, 0x70, 0x03, 0x00, 0x2a, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x09, 0x00, 0x00,
+    0x00, 0x72, 0x6e, 0x67, 0x2e, 0x77, 0x6f, 0x72, 0x64, 0x30, 0x03, 0x00, 0xa9, 0xf1, 0x7b, 0x07,
+    0xde, 0x59, 0x58, 0x3a, 0x09, 0x00, 0x00, 0x00, 0x72, 0x6e, 0x67, 0x2e, 0x77, 0x6f, 0x72, 0x64,
+    0x31, 0x03, 0x00, 0x1c, 0x24, 0x34, 0xf2, 0xec, 0xe2, 0x5e, 0x8f, 0x09, 0x00, 0x00, 0x00, 0x72,
+    0x6e, 0x67, 0x2e, 0x77, 0x6f, 0x72, 0x64, 0x32, 0x03, 0x00, 0xd5, 0x65, 0x19, 0x66, 0x21, 0x50,
+    0x27, 0x35, 0x09, 0x00, 0x00, 0x00, 0x72, 0x6e, 0x67, 0x2e, 0x77, 0x6f, 0x72, 0x64, 0x33, 0x03,
+    0x00, 0xa9, 0xb9, 0xf3, 0xad, 0x1c, 0x39, 0x75, 0x76, 0x10, 0x00, 0x00, 0x00, 0x72, 0x6e, 0x67,
+    0x2e, 0x73, 0x70, 0x61, 0x72, 0x65, 0x5f, 0x6e, 0x6f, 0x72, 0x6d, 0x61, 0x6c, 0x02, 0x00, 0x7b,
+    0xf4, 0x7b, 0x56, 0x84, 0x8e, 0xea, 0x3f, 0x14, 0x00, 0x00, 0x00, 0x72, 0x6e, 0x67, 0x2e, 0x68,
+    0x61, 0x73, 0x5f, 0x73, 0x70, 0x61, 0x72, 0x65, 0x5f, 0x6e, 0x6f, 0x72, 0x6d, 0x61, 0x6c, 0x03,
+    0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x06, 0x00, 0x00, 0x00, 0x70, 0x61, 0x72,
+    0x61, 0x6d, 0x73, 0x5c, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xe3, 0x22, 0xfc, 0x7d, 0x02,
+    0x00, 0x00, 0x00, 0x09, 0x00, 0x00, 0x00, 0x66, 0x63, 0x2e, 0x77, 0x65, 0x69, 0x67, 0x68, 0x74,
+    0x01, 0x02, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x80, 0xbf, 0x00, 0x00, 0x00, 0xbf, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x3f, 0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0xc0, 0x3f, 0x07, 0x00, 0x00, 0x00, 0x66, 0x63,
+    0x2e, 0x62, 0x69, 0x61, 0x73, 0x01, 0x01, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x80, 0x3e, 0x00, 0x00, 0x00, 0x3f, 0x07, 0x00, 0x00, 0x00, 0x62,
+    0x75, 0x66, 0x66, 0x65, 0x72, 0x73, 0x2d, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0xbc,
+    0x88, 0x70, 0x01, 0x00, 0x00, 0x00, 0x0f, 0x00, 0x00, 0x00, 0x62, 0x6e, 0x2e, 0x72, 0x75, 0x6e,
+    0x6e, 0x69, 0x6e, 0x67, 0x5f, 0x6d, 0x65, 0x61, 0x6e, 0x01, 0x01, 0x03, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x00, 0x40, 0x00, 0x00, 0x40, 0x40, 0x09,
+    0x00, 0x00, 0x00, 0x6f, 0x70, 0x74, 0x69, 0x6d, 0x69, 0x7a, 0x65, 0x72, 0x7c, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x86, 0x7e, 0x59, 0xbd, 0x02, 0x00, 0x00, 0x00, 0x19, 0x00, 0x00, 0x00,
+    0x66, 0x63, 0x2e, 0x77, 0x65, 0x69, 0x67, 0x68, 0x74, 0x2e, 0x6d, 0x6f, 0x6d, 0x65, 0x6e, 0x74,
+    0x75, 0x6d, 0x5f, 0x62, 0x75, 0x66, 0x66, 0x65, 0x72, 0x01, 0x02, 0x03, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x3e, 0x00,
+    0x00, 0x80, 0x3e, 0x00, 0x00, 0xc0, 0x3e, 0x00, 0x00, 0x00, 0x3f, 0x00, 0x00, 0x20, 0x3f, 0x00,
+    0x00, 0x40, 0x3f, 0x17, 0x00, 0x00, 0x00, 0x66, 0x63, 0x2e, 0x62, 0x69, 0x61, 0x73, 0x2e, 0x6d,
+    0x6f, 0x6d, 0x65, 0x6e, 0x74, 0x75, 0x6d, 0x5f, 0x62, 0x75, 0x66, 0x66, 0x65, 0x72, 0x01, 0x01,
+    0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x3e, 0x00, 0x00, 0x80, 0x3e,
+    0x00, 0x00, 0xc0, 0x3e,
+};
+
+}  // namespace
+
+TEST_CASE("a version-1 checkpoint written by the old code still loads", "[io][checkpoint]") {
+    scratch tmp;
+    write_bytes(tmp / "v1.ckpt",
+                std::string(reinterpret_cast<const char*>(version1_file), sizeof version1_file));
+    toy_model model;
+    bpr::sgd<float> opt({.lr = 0.1, .momentum = 0.9});
+    const auto info = bpr::load_checkpoint(tmp / "v1.ckpt", model, opt);
+    CHECK(info.epoch == 3);
+    CHECK(info.step == 42);
+    for (int i = 0; i < 6; ++i)
+        CHECK(model.weight.value[i] == 0.5f * static_cast<float>(i) - 1.0f);
+    for (int i = 0; i < 3; ++i) {
+        CHECK(model.bias.value[i] == 0.25f * static_cast<float>(i));
+        CHECK(model.running_mean[i] == 1.0f + static_cast<float>(i));
+    }
+    opt.visit_state([](const std::string&, auto& t) {
+        for (int i = 0; i < t.size(); ++i)
+            CHECK(t[i] == 0.125f * static_cast<float>(i + 1));
+    });
+    bpr::rng expected(7);
+    expected.normal();
+    REQUIRE(info.generator);
+    bpr::rng restored(0);
+    restored.restore(*info.generator);
+    CHECK(restored.normal() == expected.normal());
+
+    const bpr::checkpoint_file file(tmp / "v1.ckpt");
+    CHECK(file.version() == 1);
+    CHECK_FALSE(file.has_section("masks"));
+    CHECK_THROWS_WITH(file.masks<bpr::unstructured>(model),
+                      Catch::Contains("v1.ckpt") && Catch::Contains("no 'masks' section") &&
+                          Catch::Contains("version 1"));
+}
+
+TEST_CASE("version 2 keeps masks and caller sections, each CRC-checked", "[io][checkpoint]") {
+    scratch tmp;
+    bpr::rng generator(3);
+    toy_model model;
+    randomize(model, generator);
+    bpr::sgd<float> opt({.lr = 0.1, .momentum = 0.9});
+    auto masks = bpr::mask_set<bpr::unstructured>::dense(model);
+    const std::vector<std::uint8_t> bits{1, 0, 0, 1, 1, 0};
+    masks[0].bits.set_bits(bits);
+    bpr::checkpoint_section extra("state");
+    extra.add("count", std::int64_t{7});
+    extra.add("ratio", 0.25);
+    extra.add("history", std::vector<double>{0.5, 1.5});
+    extra.add_text("note", "flags: --seed 1");
+    const std::vector<bpr::checkpoint_section> sections{bpr::masks_section(masks), extra};
+    bpr::save_checkpoint(tmp / "v2.ckpt", model, opt, {.epoch = 1},
+                         std::span<const bpr::checkpoint_section>(sections));
+
+    const bpr::checkpoint_file file(tmp / "v2.ckpt");
+    CHECK(file.version() == 2);
+    toy_model loaded;
+    bpr::sgd<float> loaded_opt({.lr = 0.1, .momentum = 0.9});
+    file.load_model(loaded, loaded_opt);  // saved before any step: no optimizer state
+    CHECK(same(loaded.weight.value, model.weight.value));
+    const auto back = file.masks<bpr::unstructured>(loaded);
+    CHECK(std::vector<std::uint8_t>(back[0].bits.bits().begin(), back[0].bits.bits().end()) ==
+          bits);
+    CHECK(back.nonzeros() == 3);
+    CHECK(file.integer("state", "count") == 7);
+    CHECK(file.real("state", "ratio") == 0.25);
+    CHECK(file.array<double>("state", "history") == std::vector<double>{0.5, 1.5});
+    CHECK(file.text("state", "note") == "flags: --seed 1");
+
+    // Wrong types, missing fields and sections name the section, the field and the value.
+    CHECK_THROWS_WITH(file.integer("state", "ratio"),
+                      Catch::Contains("v2.ckpt") && Catch::Contains("section 'state'") &&
+                          Catch::Contains("field 'ratio'") && Catch::Contains("float64"));
+    CHECK_THROWS_WITH(file.array<double>("state", "history", 3),
+                      Catch::Contains("field 'history' has 2 values, expected 3"));
+    CHECK_THROWS_WITH(file.integer("state", "absent"), Catch::Contains("no field 'absent'"));
+    CHECK_THROWS_WITH(file.integer("pipeline", "step"), Catch::Contains("no 'pipeline' section"));
+
+    // Masks of another model name the parameter and both shapes.
+    wide_model wide;
+    CHECK_THROWS_WITH(file.masks<bpr::unstructured>(wide),
+                      Catch::Contains("masks") && Catch::Contains("fc.weight") &&
+                          Catch::Contains("[3, 2]") && Catch::Contains("[3, 4]"));
+
+    // A flipped byte in any section fails that section's CRC, named.
+    const std::string bytes = read_bytes(tmp / "v2.ckpt");
+    for (const std::string section : {"masks", "state"}) {
+        std::string corrupt = bytes;
+        const auto at = corrupt.find(section == "masks" ? "fc.weight" : "history",
+                                     corrupt.find(std::string(section)));
+        REQUIRE(at != std::string::npos);
+        corrupt[at + 20] = static_cast<char>(corrupt[at + 20] ^ 0x01);
+        write_bytes(tmp / "flip.ckpt", corrupt);
+        CHECK_THROWS_WITH(bpr::checkpoint_file(tmp / "flip.ckpt"),
+                          Catch::Contains("flip.ckpt") &&
+                              Catch::Contains("section '" + section + "' is corrupt") &&
+                              Catch::Contains("crc32"));
+    }
+    // Every truncation is an error naming the file.
+    for (std::size_t length = 0; length < bytes.size(); length += 7) {
+        write_bytes(tmp / "cut.ckpt", bytes.substr(0, length));
+        CHECK_THROWS_WITH(bpr::checkpoint_file(tmp / "cut.ckpt"), Catch::Contains("cut.ckpt"));
+    }
+    // Unknown versions: 0 and 3.
+    for (const char version : {char{0}, char{3}}) {
+        std::string other = bytes;
+        other[8] = version;
+        write_bytes(tmp / "version.ckpt", other);
+        CHECK_THROWS_WITH(bpr::checkpoint_file(tmp / "version.ckpt"),
+                          Catch::Contains("field 'version' is " + std::to_string(version)) &&
+                              Catch::Contains("versions 1 to 2"));
+    }
+    // Reserved section names are refused when writing.
+    const std::vector<bpr::checkpoint_section> clash{bpr::checkpoint_section("params")};
+    CHECK_THROWS_WITH(bpr::save_checkpoint(tmp / "x.ckpt", model, opt, {},
+                                           std::span<const bpr::checkpoint_section>(clash)),
+                      Catch::Contains("'params' is reserved"));
+}
+
+TEST_CASE("mask bits other than 0 and 1 are rejected with their position", "[io][checkpoint]") {
+    scratch tmp;
+    toy_model model;
+    bpr::sgd<float> opt({.lr = 0.1});
+    bpr::checkpoint_section masks("masks");
+    masks.add("@roles", std::int64_t{1});
+    const std::vector<std::uint8_t> bits{1, 1, 2, 1, 0, 1};
+    masks.add("fc.weight", std::span<const std::uint8_t>(bits), bpr::shape{3, 2});
+    const std::vector<bpr::checkpoint_section> sections{masks};
+    bpr::save_checkpoint(tmp / "m.ckpt", model, opt, {},
+                         std::span<const bpr::checkpoint_section>(sections));
+    CHECK_THROWS_WITH(bpr::checkpoint_file(tmp / "m.ckpt").masks<bpr::unstructured>(model),
+                      Catch::Contains("m.ckpt") && Catch::Contains("field 'fc.weight'") &&
+                          Catch::Contains("value 2 at position 2"));
+}
+
+TEST_CASE("an empty optimizer section loads only into an optimizer without state",
+          "[io][checkpoint]") {
+    scratch tmp;
+    bpr::rng generator(4);
+    toy_model model;
+    bpr::sgd<float> fresh({.lr = 0.1, .momentum = 0.9});
+    bpr::save_checkpoint(tmp / "early.ckpt", model, fresh);
+    bpr::sgd<float> used({.lr = 0.1, .momentum = 0.9});
+    random_grads(model, generator);
+    used.step(model);
+    CHECK_THROWS_WITH(bpr::load_checkpoint(tmp / "early.ckpt", model, used),
+                      Catch::Contains("section 'optimizer' is empty") &&
+                          Catch::Contains("holds 2 state tensors"));
 }

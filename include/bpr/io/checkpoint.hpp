@@ -1,5 +1,6 @@
 #pragma once
-// Checkpoints: model parameters, buffers, optimizer state, epoch and rng state.
+// Checkpoints: model parameters, buffers, optimizer state, epoch and rng state, and
+// (version 2) masks and any further named sections a caller adds, e.g. the pipeline's.
 
 #include <zlib.h>
 
@@ -9,7 +10,9 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -22,13 +25,16 @@
 #include "bpr/io/atomic_file.hpp"
 #include "bpr/nn/layer.hpp"
 #include "bpr/optim/optimizer.hpp"
+#include "bpr/sparse/mask.hpp"
 
-// File layout (version 1, little-endian):
+// File layout (little-endian; docs/reliability_checkpoints.md has every field):
 //   magic "BPRCKPT\0", u32 version, u32 section count, then per section:
 //   u32 name length, name, u64 payload length, u32 CRC-32 (zlib) of the payload, payload.
 // A payload is u32 entry count, then per entry: u32 name length, name, u8 dtype
-// (1 f32, 2 f64, 3 i64), u8 rank, rank x i64 extents, the values.
-// Sections: "meta" (epoch, step, rng), "params", "buffers", "optimizer" (optional).
+// (1 f32, 2 f64, 3 i64, 4 u8 [version 2]), u8 rank, rank x i64 extents, the values.
+// Sections: "meta" (epoch, step, rng), "params", "buffers", "optimizer" (optional);
+// version 2 adds "masks" (optional) and sections named by the caller (the pipeline
+// writes "w0" and "pipeline"). Version 1 files still load.
 
 namespace bpr {
 
@@ -46,9 +52,10 @@ struct checkpoint_info {
 namespace detail::checkpoint {
 
 inline constexpr char magic[8] = {'B', 'P', 'R', 'C', 'K', 'P', 'T', '\0'};
-inline constexpr std::uint32_t version = 1;
+inline constexpr std::uint32_t version = 2;
+inline constexpr std::uint32_t oldest_version = 1;
 
-enum class dtype : std::uint8_t { f32 = 1, f64 = 2, i64 = 3 };
+enum class dtype : std::uint8_t { f32 = 1, f64 = 2, i64 = 3, u8 = 4 };
 
 template <typename T>
 constexpr dtype dtype_of() {
@@ -56,8 +63,11 @@ constexpr dtype dtype_of() {
         return dtype::f32;
     else if constexpr (std::is_same_v<T, double>)
         return dtype::f64;
+    else if constexpr (std::is_same_v<T, std::uint8_t>)
+        return dtype::u8;
     else {
-        static_assert(std::is_same_v<T, std::int64_t>, "checkpoints store float, double, int64");
+        static_assert(std::is_same_v<T, std::int64_t>,
+                      "checkpoints store float, double, int64 and uint8");
         return dtype::i64;
     }
 }
@@ -70,12 +80,21 @@ inline const char* dtype_name(dtype d) {
             return "float64";
         case dtype::i64:
             return "int64";
+        case dtype::u8:
+            return "uint8";
     }
     return "unknown";
 }
 
 inline std::size_t dtype_size(dtype d) {
-    return d == dtype::f32 ? 4 : 8;
+    switch (d) {
+        case dtype::f32:
+            return 4;
+        case dtype::u8:
+            return 1;
+        default:
+            return 8;
+    }
 }
 
 // Serialises the entries of one section.
@@ -96,6 +115,31 @@ class section_writer {
         put_entry_header(entry, dtype::f64, shape{});
         put_bytes(&value, sizeof value);
     }
+    // A 1-D array of values (float, double, int64 or uint8).
+    template <typename T>
+    void add(const std::string& entry, std::span<const T> values) {
+        put_entry_header(entry, dtype_of<T>(), shape{static_cast<index_t>(values.size())});
+        put_bytes(values.data(), sizeof(T) * values.size());
+    }
+    template <typename T>
+    void add(const std::string& entry, const std::vector<T>& values) {
+        add(entry, std::span<const T>(values));
+    }
+    // Values of any shape (e.g. mask bits with the parameter's shape).
+    template <typename T>
+    void add(const std::string& entry, std::span<const T> values, const shape& extents) {
+        BPR_REQUIRE(static_cast<index_t>(values.size()) == extents.numel(), "checkpoint section '",
+                    name_, "' entry '", entry, "': ", values.size(), " values for shape ",
+                    extents.str());
+        put_entry_header(entry, dtype_of<T>(), extents);
+        put_bytes(values.data(), sizeof(T) * values.size());
+    }
+    // Text, stored as uint8 bytes.
+    void add_text(const std::string& entry, std::string_view text) {
+        put_entry_header(entry, dtype::u8, shape{static_cast<index_t>(text.size())});
+        put_bytes(text.data(), text.size());
+    }
+    const std::string& name() const { return name_; }
 
     void append_to(std::string& file) const {
         std::string payload;
@@ -204,10 +248,16 @@ inline shape make_shape(const index_t* extents, int rank) {
 
 using section = std::map<std::string, entry>;
 
+// A parsed file: its version and sections (entries point into the bytes it came from).
+struct parsed {
+    std::uint32_t version = 0;
+    std::map<std::string, section> sections;
+};
+
 // Parses a whole file held in `bytes`, checking magic, version, CRCs and every length
 // against the bytes actually present (no allocation is driven by an unchecked header
 // field). Entries point into `bytes`.
-inline std::map<std::string, section> parse(const std::string& path, const std::string& bytes) {
+inline parsed parse_file(const std::string& path, const std::string& bytes) {
     reader in(path, bytes);
     const char* head = in.take(sizeof magic, "magic");
     if (std::memcmp(head, magic, sizeof magic) != 0) {
@@ -217,8 +267,9 @@ inline std::map<std::string, section> parse(const std::string& path, const std::
         fail(path, ": not a bpr checkpoint (field 'magic' is '", seen, "', expected 'BPRCKPT')");
     }
     const auto file_version = in.get<std::uint32_t>("version");
-    BPR_REQUIRE(file_version == version, path, ": field 'version' is ", file_version,
-                ", this build reads version ", version);
+    BPR_REQUIRE(file_version >= oldest_version && file_version <= version, path,
+                ": field 'version' is ", file_version, ", this build reads versions ",
+                oldest_version, " to ", version);
     const auto section_count = in.get<std::uint32_t>("section count");
     std::map<std::string, section> sections;
     for (std::uint32_t s = 0; s < section_count; ++s) {
@@ -239,9 +290,12 @@ inline std::map<std::string, section> parse(const std::string& path, const std::
         for (std::uint32_t e = 0; e < count; ++e) {
             std::string entry_name = p.get_string("entry name");
             const auto type = static_cast<dtype>(p.get<std::uint8_t>("dtype"));
-            BPR_REQUIRE(type == dtype::f32 || type == dtype::f64 || type == dtype::i64, path,
-                        ": section '", name, "' entry '", entry_name, "': field 'dtype' is ",
-                        static_cast<int>(type));
+            BPR_REQUIRE(type == dtype::f32 || type == dtype::f64 || type == dtype::i64 ||
+                            (type == dtype::u8 && file_version >= 2),
+                        path, ": section '", name, "' entry '", entry_name, "': field 'dtype' is ",
+                        static_cast<int>(type), " (version ", file_version,
+                        " files hold 1 float32, 2 float64, 3 int64",
+                        file_version >= 2 ? ", 4 uint8)" : ")");
             const int rank = p.get<std::uint8_t>("rank");
             BPR_REQUIRE(rank <= shape::max_rank, path, ": section '", name, "' entry '", entry_name,
                         "': field 'rank' is ", rank);
@@ -269,7 +323,11 @@ inline std::map<std::string, section> parse(const std::string& path, const std::
     }
     BPR_REQUIRE(in.remaining() == 0, path, ": ", in.remaining(),
                 " unexpected bytes after the last section");
-    return sections;
+    return {file_version, std::move(sections)};
+}
+
+inline std::map<std::string, section> parse(const std::string& path, const std::string& bytes) {
+    return parse_file(path, bytes).sections;
 }
 
 inline std::string read_file(const std::filesystem::path& path) {
@@ -344,9 +402,15 @@ void copy_section(const std::map<std::string, section>& sections, const std::str
     });
 }
 
+// The names every checkpoint reserves; caller sections must use other names.
+inline bool reserved_section(const std::string& name) {
+    return name == "meta" || name == "params" || name == "buffers" || name == "optimizer";
+}
+
 template <typename Model>
 std::string serialize(Model& model, const checkpoint_info& info,
-                      const std::optional<section_writer>& optimizer_section) {
+                      const std::optional<section_writer>& optimizer_section,
+                      std::span<const section_writer> extra = {}) {
     section_writer meta("meta");
     meta.add("epoch", info.epoch);
     meta.add("step", info.step);
@@ -362,14 +426,25 @@ std::string serialize(Model& model, const checkpoint_info& info,
     section_writer buffers("buffers");
     visit_buffers(model, [&](const std::string& name, auto& t) { buffers.add(name, t); });
 
+    std::map<std::string, bool> extra_names;
+    for (const auto& s : extra) {
+        BPR_REQUIRE(!reserved_section(s.name()), "checkpoint: section name '", s.name(),
+                    "' is reserved (meta, params, buffers, optimizer)");
+        BPR_REQUIRE(!extra_names.contains(s.name()), "checkpoint: section '", s.name(),
+                    "' given twice");
+        extra_names[s.name()] = true;
+    }
+
     std::string file(magic, sizeof magic);
-    const std::uint32_t sections = optimizer_section ? 4 : 3;
+    const auto sections = static_cast<std::uint32_t>((optimizer_section ? 4 : 3) + extra.size());
     file.append(reinterpret_cast<const char*>(&version), sizeof version);
     file.append(reinterpret_cast<const char*>(&sections), sizeof sections);
     meta.append_to(file);
     params.append_to(file);
     buffers.append_to(file);
     if (optimizer_section) optimizer_section->append_to(file);
+    for (const auto& s : extra)
+        s.append_to(file);
     return file;
 }
 
@@ -414,11 +489,8 @@ inline checkpoint_info read_info(const std::string& path,
 // Loads the model's sections, and the optimizer's when `opt` is not null; all
 // sections are checked before any value is copied, so a failed load changes nothing.
 template <typename Model, typename Optimizer>
-checkpoint_info load(const std::filesystem::path& file, Model& model, Optimizer* opt) {
-    const std::string path = file.string();
-    const std::string bytes = read_file(file);
-    const auto sections = parse(path, bytes);
-    const checkpoint_info info = read_info(path, sections);
+void load_parsed(const std::string& path, const std::map<std::string, section>& sections,
+                 Model& model, Optimizer* opt) {
     auto params = [&](auto&& f) {
         visit_params(model,
                      [&](std::size_t, const std::string& name, auto& p) { f(name, p.value); });
@@ -432,19 +504,52 @@ checkpoint_info load(const std::filesystem::path& file, Model& model, Optimizer*
     };
     check_section(path, sections, "params", params);
     check_section(path, sections, "buffers", buffers);
+    // An empty optimizer section was saved before the optimizer's first step: it had no
+    // state, and the optimizer being loaded must not have any either.
+    bool optimizer_state = false;
     if constexpr (!std::is_same_v<Optimizer, void>) {
         BPR_REQUIRE(sections.contains("optimizer"), path,
                     ": checkpoint has no 'optimizer' section (saved without optimizer state)");
-        opt->init_state(model);
-        check_section(path, sections, "optimizer", state);
+        optimizer_state = !sections.at("optimizer").empty();
+        if (optimizer_state) {
+            opt->init_state(model);
+            check_section(path, sections, "optimizer", state);
+        } else {
+            std::size_t held = 0;
+            state([&](const std::string&, auto&) { ++held; });
+            BPR_REQUIRE(held == 0, path,
+                        ": section 'optimizer' is empty (saved before the first step) but the "
+                        "optimizer to load it into already holds ",
+                        held, " state tensors");
+        }
     }
     copy_section(sections, "params", params);
     copy_section(sections, "buffers", buffers);
-    if constexpr (!std::is_same_v<Optimizer, void>) copy_section(sections, "optimizer", state);
+    if (optimizer_state) copy_section(sections, "optimizer", state);
+}
+
+template <typename Model, typename Optimizer>
+checkpoint_info load(const std::filesystem::path& file, Model& model, Optimizer* opt) {
+    const std::string path = file.string();
+    const std::string bytes = read_file(file);
+    const auto sections = parse(path, bytes);
+    const checkpoint_info info = read_info(path, sections);
+    load_parsed(path, sections, model, opt);
     return info;
 }
 
+template <typename Optimizer>
+section_writer optimizer_section(Optimizer& opt) {
+    section_writer state("optimizer");
+    opt.visit_state([&](const std::string& name, auto& value) { state.add(name, value); });
+    return state;
+}
+
 }  // namespace detail::checkpoint
+
+// A named section a caller adds to a checkpoint (version 2): entries of int64 and
+// float64 scalars, 1-D arrays, tensors and text, each file section CRC-checked.
+using checkpoint_section = detail::checkpoint::section_writer;
 
 // Writes the model's parameters and buffers (and `info`) to `path` atomically.
 // Tensors are stored by their visit names, so a checkpoint loads into any model with
@@ -459,9 +564,29 @@ void save_checkpoint(const std::filesystem::path& path, Model& model,
 template <typename Model, optimizer Optimizer>
 void save_checkpoint(const std::filesystem::path& path, Model& model, Optimizer& opt,
                      const checkpoint_info& info = {}) {
-    detail::checkpoint::section_writer state("optimizer");
-    opt.visit_state([&](const std::string& name, auto& value) { state.add(name, value); });
-    write_file_atomically(path, detail::checkpoint::serialize(model, info, state));
+    write_file_atomically(path, detail::checkpoint::serialize(
+                                    model, info, detail::checkpoint::optimizer_section(opt)));
+}
+
+// As above, plus caller sections (masks_section(), the pipeline's state, ...), all in
+// one file written atomically, so that they can never disagree with each other.
+template <typename Model, optimizer Optimizer>
+void save_checkpoint(const std::filesystem::path& path, Model& model, Optimizer& opt,
+                     const checkpoint_info& info, std::span<const checkpoint_section> extra) {
+    write_file_atomically(
+        path, detail::checkpoint::serialize(model, info, detail::checkpoint::optimizer_section(opt),
+                                            extra));
+}
+
+// The "masks" section of a mask set: one uint8 tensor of 0/1 per masked parameter,
+// named and shaped like the parameter, and "@roles" (prunable_roles::code()).
+template <mask_policy G>
+checkpoint_section masks_section(const mask_set<G>& masks) {
+    checkpoint_section section("masks");
+    section.add("@roles", static_cast<std::int64_t>(masks.roles().code()));
+    for (const auto& e : masks)
+        section.add(e.name, e.bits.bits(), e.bits.extents());
+    return section;
 }
 
 // Loads parameters and buffers saved by save_checkpoint into `model` and returns the
@@ -479,5 +604,148 @@ template <typename Model, optimizer Optimizer>
 checkpoint_info load_checkpoint(const std::filesystem::path& path, Model& model, Optimizer& opt) {
     return detail::checkpoint::load(path, model, &opt);
 }
+
+// What it represents: one checkpoint file read into memory, parsed and CRC-checked
+// (every section), for loading the model and reading caller sections from the same
+// bytes. Every accessor throws bpr::error naming the file, section, field and value
+// when something is missing or has the wrong type or shape.
+class checkpoint_file {
+  public:
+    explicit checkpoint_file(const std::filesystem::path& path)
+        : path_(path.string()),
+          bytes_(std::make_shared<const std::string>(detail::checkpoint::read_file(path))),
+          parsed_(detail::checkpoint::parse_file(path_, *bytes_)) {}
+
+    const std::string& path() const { return path_; }
+    std::uint32_t version() const { return parsed_.version; }
+    bool has_section(const std::string& name) const { return parsed_.sections.contains(name); }
+    checkpoint_info info() const { return detail::checkpoint::read_info(path_, parsed_.sections); }
+
+    // Parameters and buffers (and the optimizer's state); all-or-nothing.
+    template <typename Model>
+    void load_model(Model& model) const {
+        detail::checkpoint::load_parsed<Model, void>(path_, parsed_.sections, model, nullptr);
+    }
+    template <typename Model, optimizer Optimizer>
+    void load_model(Model& model, Optimizer& opt) const {
+        detail::checkpoint::load_parsed(path_, parsed_.sections, model, &opt);
+    }
+
+    // The "masks" section as a mask set for `model` (names, shapes and roles checked,
+    // every bit 0 or 1).
+    template <mask_policy G, typename Model>
+    mask_set<G> masks(Model& model) const {
+        const auto roles_code = integer("masks", "@roles");
+        BPR_REQUIRE(roles_code >= 1 && roles_code <= 7, path_,
+                    ": section 'masks' field '@roles' is ", roles_code, ", expected 1 to 7");
+        const prunable_roles roles{.weights = (roles_code & 1) != 0,
+                                   .biases = (roles_code & 2) != 0,
+                                   .norm = (roles_code & 4) != 0};
+        mask_set<G> set = mask_set<G>::dense(model, roles);
+        const auto& stored = section("masks");
+        for (auto& e : set) {
+            const auto it = stored.find(e.name);
+            BPR_REQUIRE(it != stored.end(), path_, ": section 'masks' has no mask for parameter '",
+                        e.name, "' (checkpoint of another model?)");
+            detail::checkpoint::require_match<std::uint8_t>(path_, "masks", e.name, it->second,
+                                                            e.bits.extents());
+            std::vector<std::uint8_t> bits(static_cast<std::size_t>(e.bits.size()));
+            if (!bits.empty()) std::memcpy(bits.data(), it->second.values, bits.size());
+            for (std::size_t i = 0; i < bits.size(); ++i)
+                BPR_REQUIRE(bits[i] <= 1, path_, ": section 'masks' field '", e.name,
+                            "' holds value ", static_cast<int>(bits[i]), " at position ", i,
+                            ", expected 0 or 1");
+            e.bits.set_bits(bits, path_ + ": section 'masks' field '" + e.name + "'");
+        }
+        BPR_REQUIRE(stored.size() == set.size() + 1, path_, ": section 'masks' has ",
+                    stored.size() - 1, " masks, the model ", set.size(),
+                    " prunable parameters (checkpoint of another model?)");
+        return set;
+    }
+
+    // Scalars, 1-D arrays and text of a caller section.
+    std::int64_t integer(const std::string& section_name, const std::string& field) const {
+        std::int64_t value;
+        std::memcpy(&value, scalar(section_name, field, detail::checkpoint::dtype::i64), 8);
+        return value;
+    }
+    double real(const std::string& section_name, const std::string& field) const {
+        double value;
+        std::memcpy(&value, scalar(section_name, field, detail::checkpoint::dtype::f64), 8);
+        return value;
+    }
+    // A 1-D array; `expected_size` (if >= 0) is checked.
+    template <typename T>
+    std::vector<T> array(const std::string& section_name, const std::string& field,
+                         std::int64_t expected_size = -1) const {
+        const auto& e = find(section_name, field);
+        check_type<T>(section_name, field, e);
+        BPR_REQUIRE(e.extents.rank() == 1, path_, ": section '", section_name, "' field '", field,
+                    "' has shape ", e.extents.str(), ", expected a 1-D array");
+        BPR_REQUIRE(expected_size < 0 || e.extents[0] == expected_size, path_, ": section '",
+                    section_name, "' field '", field, "' has ", e.extents[0], " values, expected ",
+                    expected_size);
+        std::vector<T> values(static_cast<std::size_t>(e.extents[0]));
+        if (!values.empty()) std::memcpy(values.data(), e.values, sizeof(T) * values.size());
+        return values;
+    }
+    std::string text(const std::string& section_name, const std::string& field) const {
+        const auto bytes = array<std::uint8_t>(section_name, field);
+        return std::string(bytes.begin(), bytes.end());
+    }
+
+    // The field names of a section, sorted.
+    std::vector<std::string> field_names(const std::string& section_name) const {
+        std::vector<std::string> names;
+        for (const auto& [name, e] : section(section_name))
+            names.push_back(name);
+        return names;
+    }
+
+    // Checks, then copies, the tensors of a section named like the model's params and
+    // buffers (e.g. the pipeline's "w0"): `visit(f)` calls f(name, tensor<T>&).
+    template <typename Visit>
+    void load_tensors(const std::string& section_name, Visit&& visit) const {
+        detail::checkpoint::check_section(path_, parsed_.sections, section_name, visit);
+        detail::checkpoint::copy_section(parsed_.sections, section_name, visit);
+    }
+
+  private:
+    const detail::checkpoint::section& section(const std::string& name) const {
+        const auto it = parsed_.sections.find(name);
+        BPR_REQUIRE(it != parsed_.sections.end(), path_, ": checkpoint has no '", name,
+                    "' section (version ", parsed_.version, " file)");
+        return it->second;
+    }
+    const detail::checkpoint::entry& find(const std::string& section_name,
+                                          const std::string& field) const {
+        const auto& s = section(section_name);
+        const auto it = s.find(field);
+        BPR_REQUIRE(it != s.end(), path_, ": section '", section_name, "' has no field '", field,
+                    "'");
+        return it->second;
+    }
+    template <typename T>
+    void check_type(const std::string& section_name, const std::string& field,
+                    const detail::checkpoint::entry& e) const {
+        BPR_REQUIRE(e.type == detail::checkpoint::dtype_of<T>(), path_, ": section '", section_name,
+                    "' field '", field, "' is ", detail::checkpoint::dtype_name(e.type),
+                    ", expected ",
+                    detail::checkpoint::dtype_name(detail::checkpoint::dtype_of<T>()));
+    }
+    const char* scalar(const std::string& section_name, const std::string& field,
+                       detail::checkpoint::dtype type) const {
+        const auto& e = find(section_name, field);
+        BPR_REQUIRE(e.type == type && e.extents.rank() == 0, path_, ": section '", section_name,
+                    "' field '", field, "' is ", detail::checkpoint::dtype_name(e.type), " ",
+                    e.extents.str(), ", expected a ", detail::checkpoint::dtype_name(type),
+                    " scalar");
+        return e.values;
+    }
+
+    std::string path_;
+    std::shared_ptr<const std::string> bytes_;  // shared: entries point into it
+    detail::checkpoint::parsed parsed_;
+};
 
 }  // namespace bpr

@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <functional>
 #include <memory>
-#include <tuple>
 #include <utility>
 
 #include "bpr/core/error.hpp"
@@ -51,14 +50,30 @@ struct fit_fine_tuner {
         masks.apply(model);
         masks.mask_state(opt);
         if (request.length > 0) {
+            // A resumed call (done > 0) continues the interrupted call's epochs: same
+            // shuffle seed, schedule position and optimizer state.
+            if (request.done == 0) ++calls;
             data::loader_options options = train_options;
-            options.seed = train_options.seed + 0x9e3779b97f4a7c15ULL * ++calls;
+            options.seed = train_options.seed + 0x9e3779b97f4a7c15ULL * calls;
             data::batch_loader loader(train, options);
             fit_callbacks callbacks;
             callbacks.after_backward = [&](const step_info&) { masks.mask_grads(model); };
             callbacks.after_step = [&](const step_info&) { masks.apply(model); };
-            fit(model, opt, schedule, loader,
-                {.epochs = request.length, .validation = nullptr, .progress = progress}, callbacks);
+            callbacks.on_epoch_end = [&](const epoch_metrics& m) {
+                if (request.on_unit) request.on_unit(m.epoch + 1);
+                return train_control::proceed;
+            };
+            try {
+                fit(model, opt, schedule, loader,
+                    {.epochs = request.length,
+                     .start_epoch = std::min(request.done, request.length),
+                     .validation = nullptr,
+                     .progress = progress},
+                    callbacks);
+            } catch (const error& e) {
+                detail::fail("fine-tuning after ", phase_name(request.phase), " step ",
+                             request.step, ": ", e.what());
+            }
         }
         evaluation e;
         if (validation != nullptr) {
@@ -72,30 +87,56 @@ struct fit_fine_tuner {
     }
 };
 
-// What it returns: a pipeline_inputs::gradients callable running forward (train mode)
-// and backward of one batch of a seeded shuffle of `train` with softmax cross-entropy,
-// leaving the dense gradients in the model's params. Successive calls walk through the
-// training data (call n loads batch n mod batches), so each regrowth step scores on
-// fresh batches; the argument is ignored.
+// What it represents: a pipeline_inputs::gradients callable running forward (train
+// mode) and backward of one batch of a seeded shuffle of `train` with softmax
+// cross-entropy, leaving the dense gradients in the model's params. Successive calls
+// walk through the training data (call n loads batch n mod batches), so each
+// regrowth step scores on fresh batches; the argument is ignored. Copies share one
+// position (calls()), which a checkpoint saves and seek() restores on resume.
 // Requires: `model` and `train` outlive the callable; a float classifier.
 template <layer Model>
-std::function<void(std::size_t)> make_gradient_source(Model& model, const data::dataset& train,
-                                                      data::loader_options options) {
-    options.augment = {};
-    auto loader = std::make_shared<data::batch_loader>(train, options);
-    auto state = std::make_shared<
-        std::tuple<data::batch, tensor<float>, tensor<float>, tensor<float>, std::size_t>>();
-    return [&model, loader, state](std::size_t) {
-        const auto batches = static_cast<std::size_t>(loader->batches_per_epoch());
+class gradient_source {
+  public:
+    gradient_source(Model& model, const data::dataset& train, data::loader_options options)
+        : model_(&model), state_(std::make_shared<state>()) {
+        options.augment = {};
+        state_->loader = std::make_shared<data::batch_loader>(train, options);
+    }
+
+    void operator()(std::size_t) const {
+        const auto batches = static_cast<std::size_t>(state_->loader->batches_per_epoch());
         BPR_REQUIRE(batches > 0, "gradient source: training data gives no batches");
-        auto& [batch, logits, grad_logits, grad_input, calls] = *state;
-        loader->load(static_cast<index_t>(calls++ % batches), batch);
+        auto& s = *state_;
+        s.loader->load(static_cast<index_t>(s.calls++ % batches), s.batch);
         softmax_cross_entropy<float> loss;
-        model.forward(batch.images, logits, mode::train);
-        loss.forward(logits, batch.labels);
-        loss.backward(grad_logits);
-        model.backward(batch.images, logits, grad_logits, grad_input);
+        model_->forward(s.batch.images, s.logits, mode::train);
+        loss.forward(s.logits, s.batch.labels);
+        loss.backward(s.grad_logits);
+        model_->backward(s.batch.images, s.logits, s.grad_logits, s.grad_input);
+    }
+
+    // Batches served so far (the position in the data), for checkpoints.
+    std::int64_t calls() const { return static_cast<std::int64_t>(state_->calls); }
+    void seek(std::int64_t calls) {
+        BPR_REQUIRE(calls >= 0, "gradient source: position ", calls, " is negative");
+        state_->calls = static_cast<std::size_t>(calls);
+    }
+
+  private:
+    struct state {
+        std::shared_ptr<data::batch_loader> loader;
+        data::batch batch;
+        tensor<float> logits, grad_logits, grad_input;
+        std::size_t calls = 0;
     };
+    Model* model_;
+    std::shared_ptr<state> state_;
+};
+
+template <layer Model>
+gradient_source<Model> make_gradient_source(Model& model, const data::dataset& train,
+                                            data::loader_options options) {
+    return gradient_source<Model>(model, train, options);
 }
 
 }  // namespace bpr

@@ -42,6 +42,10 @@ struct tune_request {
     std::size_t step = 0;
     std::int64_t length = 0;
     const mask_set<G>& masks;
+    // Resume: units already done before an interruption (continue from there), and a
+    // hook to call after each unit so the pipeline can checkpoint (may be empty).
+    std::int64_t done = 0;
+    std::function<void(std::int64_t units_done)> on_unit{};
 };
 
 // The inputs of a run.
@@ -64,6 +68,41 @@ struct pipeline_inputs {
     storage_format format = storage_format::csr16;
     bool evaluate_dense = true;
     prunable_roles roles{};
+};
+
+// Where a run is, as the unit of work last finished: the step (prune round, 1-based,
+// or regrowth step) of `phase`, whether its masks were already pruned / regrown
+// (`changed`), how many fine-tune units of it are done (`tuned`), and whether it is
+// complete and in the trajectory (`recorded`).
+struct pipeline_position {
+    step_phase phase = step_phase::dense;
+    std::size_t step = 0;
+    bool changed = false;
+    std::int64_t tuned = 0;
+    bool recorded = false;
+};
+
+// Everything the pipeline itself needs to continue a run (the model, the optimizer
+// and the callables' counters are the caller's): the position, the masks, the
+// pre-pruning weights w0, the trajectory so far, the pruning rounds (targets filled in
+// when pruning ends), the regrowth reports, and the nonzeros pruning left (-1 while
+// pruning is not finished).
+template <mask_policy G>
+struct pipeline_state {
+    pipeline_position position;
+    mask_set<G> masks;
+    dense_snapshot w0;
+    trajectory steps;
+    prune_result pruning;
+    std::vector<regrow_report> regrowth;
+    index_t pruned_nonzeros = -1;
+};
+
+// Checkpoint hook and resume point of pipeline::run.
+template <mask_policy G>
+struct pipeline_control {
+    const pipeline_state<G>* resume = nullptr;
+    std::function<void(const pipeline_state<G>&)> checkpoint{};
 };
 
 // What a run did: the final masks (the model holds the final weights), every step,
@@ -144,6 +183,21 @@ class pipeline {
     template <typename Model, typename FineTune, resettable_optimizer Optimizer>
     pipeline_result<granularity> run(Model& model, FineTune&& fine_tune, const pipeline_inputs& in,
                                      Optimizer& optimizer) {
+        return run(model, std::forward<FineTune>(fine_tune), in, optimizer,
+                   pipeline_control<granularity>{});
+    }
+
+    // As above, with checkpoints and resume: control.checkpoint(state) is called after
+    // every unit of work (the dense evaluation, each pruning round or regrowth step
+    // once its masks changed, each fine-tune unit, each recorded step, the end of
+    // pruning); control.resume continues a run from such a state. The caller saves and
+    // restores the rest (model, optimizer state, the callables' counters): see
+    // bpr/pipeline/resume.hpp. With the same inputs, a resumed run ends bit-identical to
+    // an uninterrupted one (apart from the `seconds` of the interrupted step).
+    template <typename Model, typename FineTune, resettable_optimizer Optimizer>
+    pipeline_result<granularity> run(Model& model, FineTune&& fine_tune, const pipeline_inputs& in,
+                                     Optimizer& optimizer,
+                                     const pipeline_control<granularity>& control) {
         using request = tune_request<granularity>;
         static_assert(std::is_invocable_r_v<evaluation, FineTune&, const request&>,
                       "bpr::pipeline::run: the fine-tune callable must be callable as "
@@ -156,39 +210,99 @@ class pipeline {
             return std::chrono::duration<double>(clock::now() - t).count();
         };
 
-        pipeline_result<granularity> result;
-        auto& masks = result.masks;
-        masks = mask_set<granularity>::dense(model, in.roles);
-        result.steps.format = std::string(format_name(in.format));
-        dense_snapshot w0;
-        w0.take(model);
+        pipeline_state<granularity> st;
+        const bool resumed = control.resume != nullptr;
+        if (resumed) {
+            st = *control.resume;
+            st.masks.check(model, "pipeline resume");
+            std::size_t params = 0;
+            visit_params(model, [&](std::size_t, const std::string&, auto&) { ++params; });
+            BPR_REQUIRE(st.w0.size() == params, "pipeline resume: the pre-pruning snapshot holds ",
+                        st.w0.size(), " parameters, the model has ", params);
+        } else {
+            st.masks = mask_set<granularity>::dense(model, in.roles);
+            st.steps.format = std::string(format_name(in.format));
+            st.w0.take(model);
+        }
+        const pipeline_position from = st.position;  // where the resumed run stopped
+        auto& masks = st.masks;
+        auto save = [&] {
+            if (control.checkpoint) control.checkpoint(std::as_const(st));
+        };
+        // Whether (phase, step) was finished before the interruption, or is the one in
+        // progress then.
+        auto finished = [&](step_phase phase, std::size_t step) {
+            if (!resumed) return false;
+            const auto at = std::pair(static_cast<int>(phase), step);
+            const auto stop = std::pair(static_cast<int>(from.phase), from.step);
+            return at < stop || (at == stop && from.recorded);
+        };
+        auto in_progress = [&](step_phase phase, std::size_t step) {
+            return resumed && !from.recorded && from.phase == phase && from.step == step;
+        };
         const byte_cost cost = model_cost(model, in.format, in.roles);
         auto record = [&](step_phase phase, std::size_t step, const evaluation& e, double seconds) {
-            result.steps.add({phase, step, masks.sparsity(), masks.nonzeros(),
-                              cost.bytes(masks.nonzeros()), e.val_accuracy, e.test_accuracy, e.loss,
-                              seconds});
+            st.steps.add({phase, step, masks.sparsity(), masks.nonzeros(),
+                          cost.bytes(masks.nonzeros()), e.val_accuracy, e.test_accuracy, e.loss,
+                          seconds});
+            st.position = {phase, step, true, 0, true};
+            save();
+        };
+        // Fine-tunes (phase, step) from the unit the interrupted run had reached, with a
+        // checkpoint after every unit.
+        auto tune = [&](step_phase phase, std::size_t step, std::int64_t length) {
+            const std::int64_t done = in_progress(phase, step) ? from.tuned : 0;
+            return fine_tune(request{phase, step, length, masks, done, [&](std::int64_t units) {
+                                         st.position = {phase, step, true, units, false};
+                                         save();
+                                     }});
         };
 
-        if (in.evaluate_dense) {
+        if (in.evaluate_dense && !finished(step_phase::dense, 0)) {
             const auto t = clock::now();
-            const evaluation e = fine_tune(request{step_phase::dense, 0, 0, masks});
+            const evaluation e = tune(step_phase::dense, 0, 0);
             record(step_phase::dense, 0, e, seconds_since(t));
         }
 
         // One-way half: prune to the budget, fine-tuning after every round.
-        auto round_start = clock::now();
-        result.pruning = pruning.prune(
-            model, masks, in.start, [&](std::size_t round, const mask_set<granularity>& m) {
-                const evaluation e =
-                    fine_tune(request{step_phase::prune, round + 1, in.prune_fine_tune_length, m});
-                record(step_phase::prune, round + 1, e, seconds_since(round_start));
+        if (st.pruned_nonzeros < 0) {
+            auto round_start = clock::now();
+            auto on_round = [&](std::size_t round, const mask_set<granularity>&) {
+                const std::size_t step = round + 1;
+                if (!in_progress(step_phase::prune, step) || !from.changed) {
+                    st.pruning.rounds.push_back(
+                        {round, std::nan(""), masks.nonzeros(), masks.sparsity()});
+                    st.position = {step_phase::prune, step, true, 0, false};
+                    save();
+                }
+                const evaluation e = tune(step_phase::prune, step, in.prune_fine_tune_length);
+                record(step_phase::prune, step, e, seconds_since(round_start));
                 round_start = clock::now();
-            });
+            };
+            const bool mid_pruning = resumed && from.phase == step_phase::prune;
+            if (!mid_pruning) {
+                st.pruning = pruning.prune(model, masks, in.start, on_round);
+            } else if constexpr (requires(prune_progress p) {
+                                     pruning.resume(model, masks, in.start, on_round, p);
+                                 }) {
+                const prune_progress progress{
+                    .rounds = st.pruning.rounds,
+                    .next_round = from.recorded ? from.step : from.step - 1,
+                    .next_pruned = !from.recorded && from.changed};
+                st.pruning = pruning.resume(model, masks, in.start, on_round, progress);
+            } else {
+                detail::fail("pipeline: the run stopped in pruning round ", from.step,
+                             " and this prune stage cannot resume there (it has no resume(); "
+                             "bpr::prune_to_budget has)");
+            }
+            st.pruned_nonzeros = masks.nonzeros();
+            save();
+        }
 
         // The target, resolved with every weight revivable, under the pruning guards.
-        result.target = resolve_target(model, masks, in.target);
-        const index_t start = masks.nonzeros();
-        const index_t goal = result.target.nonzeros;
+        const resolved_budget target = resolve_target(model, masks, in.target);
+        const index_t start = st.pruned_nonzeros;
+        const index_t goal = target.nonzeros;
         BPR_REQUIRE(goal >= start, "pipeline: target ", in.target.str(), " keeps ", goal,
                     " weights, fewer than the ", start, " the budget ", in.start.str(),
                     " left (regrowth only adds weights: the target must be denser)");
@@ -197,24 +311,35 @@ class pipeline {
 
         regrower_type grower(scoring.scorer, regrowing.allocator, regrowing.init, regrowing.guards);
         for (std::size_t k = 1; k <= in.steps; ++k) {
+            if (finished(step_phase::regrow, k)) continue;
             const auto t = clock::now();
-            const index_t reach =
-                k == in.steps
-                    ? goal
-                    : start + static_cast<index_t>((static_cast<long double>(goal - start) * k) /
-                                                   in.steps);
-            regrow_context context{.gradients = in.gradients,
-                                   .batches = in.score_batches,
-                                   .dense = &w0,
-                                   .seed = in.seed,
-                                   .step = k};
-            result.regrowth.push_back(
-                grower.grow(model, masks, reach - masks.nonzeros(), context, optimizer));
-            const evaluation e =
-                fine_tune(request{step_phase::regrow, k, in.fine_tune_length, masks});
+            if (!in_progress(step_phase::regrow, k) || !from.changed) {
+                const index_t reach =
+                    k == in.steps
+                        ? goal
+                        : start + static_cast<index_t>(
+                                      (static_cast<long double>(goal - start) * k) / in.steps);
+                regrow_context context{.gradients = in.gradients,
+                                       .batches = in.score_batches,
+                                       .dense = &st.w0,
+                                       .seed = in.seed,
+                                       .step = k};
+                st.regrowth.push_back(
+                    grower.grow(model, masks, reach - masks.nonzeros(), context, optimizer));
+                st.position = {step_phase::regrow, k, true, 0, false};
+                save();
+            }
+            const evaluation e = tune(step_phase::regrow, k, in.fine_tune_length);
             masks.apply(model);
             record(step_phase::regrow, k, e, seconds_since(t));
         }
+
+        pipeline_result<granularity> result;
+        result.masks = std::move(st.masks);
+        result.steps = std::move(st.steps);
+        result.pruning = std::move(st.pruning);
+        result.target = target;
+        result.regrowth = std::move(st.regrowth);
         return result;
     }
 

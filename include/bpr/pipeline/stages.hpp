@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "bpr/prune/allocation.hpp"
 #include "bpr/prune/criterion.hpp"
@@ -33,6 +34,15 @@ struct ignore_round {
 };
 
 }  // namespace detail
+
+// Where an interrupted pruning run stopped: the rounds done so far (targets may be
+// NaN: resume fills them in), the round to continue with (0-based), and whether that
+// round's masks are already pruned (then only its fine-tuning remains).
+struct prune_progress {
+    std::vector<prune_round> rounds;
+    std::size_t next_round = 0;
+    bool next_pruned = false;
+};
 
 // What it represents: the one-way half of a pipeline, a bpr::pruner (criterion x
 // allocation x schedule x granularity) taking the dense model down to the budget the
@@ -69,6 +79,49 @@ struct prune_to_budget {
     prune_result prune(Model& model, mask_set<Granularity>& masks, const budget& b,
                        OnRound&& on_round) {
         return method.run(model, masks, b, std::forward<OnRound>(on_round));
+    }
+
+    // Continues prune() after an interruption: `masks` and the model are as they were
+    // after the rounds in `from`; the plan (targets and keep counts) is recomputed from
+    // the dense masks exactly as pruner::run computes it, so the remaining rounds are
+    // the ones the uninterrupted run would have done (tests/pipeline/resume_test.cpp
+    // checks this against pruner::run for iterative schedules).
+    template <typename Model, typename OnRound>
+    prune_result resume(Model& model, mask_set<Granularity>& masks, const budget& b,
+                        OnRound&& on_round, const prune_progress& from) {
+        const mask_set<Granularity> initial = mask_set<Granularity>::dense(model, masks.roles());
+        prune_result result;
+        result.budget = method.resolve(model, initial, b);
+        const resolved_budget& r = result.budget;
+        const double start = initial.sparsity();
+        const auto targets = method.schedule.targets(start, std::max(start, r.sparsity()));
+        std::vector<index_t> totals;
+        index_t alive = initial.nonzeros();
+        for (std::size_t round = 0; round < targets.size(); ++round) {
+            const index_t k = keep_count_for_sparsity(targets[round], r.total);
+            totals.push_back(std::min(std::max(k, r.nonzeros), alive));
+            if (k <= r.nonzeros || round + 1 == targets.size()) {
+                totals.back() = r.nonzeros;
+                break;
+            }
+        }
+        BPR_REQUIRE(from.rounds.size() == from.next_round + (from.next_pruned ? 1 : 0) &&
+                        from.next_round <= totals.size(),
+                    "prune_to_budget::resume: ", from.rounds.size(),
+                    " rounds recorded, next round ", from.next_round, " (",
+                    from.next_pruned ? "pruned" : "not pruned", ") of ", totals.size(), " planned");
+        result.rounds = from.rounds;
+        for (std::size_t round = 0; round < result.rounds.size(); ++round)
+            result.rounds[round].target_sparsity = targets[round];
+        for (std::size_t round = from.next_round; round < totals.size(); ++round) {
+            if (round != from.next_round || !from.next_pruned) {
+                method.prune_to(model, masks, totals[round], r);
+                result.rounds.push_back(
+                    {round, targets[round], masks.nonzeros(), masks.sparsity()});
+            }
+            on_round(round, std::as_const(masks));
+        }
+        return result;
     }
 };
 

@@ -7,8 +7,10 @@
 #include <cstdint>
 #include <cstdio>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "bpr/core/error.hpp"
@@ -42,6 +44,7 @@ struct fit_options {
     index_t eval_batch = 256;
     bool restore_best = false;
     std::FILE* progress = stdout;  // nullptr: silent
+    bool check_weights = true;     // scan every weight for NaN/Inf after each step
 };
 
 // Metrics of one finished epoch (epoch numbers are 0-based; reports add 1).
@@ -90,13 +93,31 @@ std::string first_non_finite_param(Model& model) {
     std::string found;
     visit_params(model, [&](std::size_t, const std::string& name, auto& p) {
         if (!found.empty()) return;
-        for (const auto v : p.value)
-            if (!std::isfinite(v)) {
-                found = name;
-                return;
-            }
+        using T = typename std::remove_cvref_t<decltype(p.value)>::value_type;
+        const T* values = p.value.data();
+        // Branch-free, so that the per-step check vectorises: NaN fails the comparison.
+        bool finite = true;
+        for (index_t i = 0; i < p.value.size(); ++i)
+            finite &= std::abs(values[i]) <= std::numeric_limits<T>::max();
+        if (!finite) found = name;
     });
     return found;
+}
+
+// Names the parameter holding the largest magnitude and says how large, for the
+// divergence error when the weights are finite but the activations overflowed.
+template <typename Model>
+std::string largest_param(Model& model) {
+    std::string name;
+    double largest = -1;
+    visit_params(model, [&](std::size_t, const std::string& n, auto& p) {
+        for (const auto v : p.value)
+            if (std::abs(static_cast<double>(v)) > largest) {
+                largest = std::abs(static_cast<double>(v));
+                name = n;
+            }
+    });
+    return concat("the largest weight, magnitude ", largest, ", is in parameter '", name, "'");
 }
 
 // Copies of every parameter and buffer, to restore the best epoch's weights.
@@ -146,7 +167,8 @@ inline std::string percent(double fraction) {
 // step. Requires: a float classifier (images -> [N, classes] logits), epochs >= 1.
 // Guarantees: the same model initialisation, loader seed and thread count give the
 // same weights; a NaN or Inf loss throws bpr::error naming the epoch and step (and the
-// first parameter that went non-finite, if any); the test set is never involved.
+// first parameter that went non-finite, if any), and so does a NaN or Inf weight after
+// a step (naming the parameter; check_weights); the test set is never involved.
 template <layer Model, optimizer Optimizer, lr_schedule Schedule>
 requires std::same_as<typename Model::value_type, float> fit_result
 fit(Model& model, Optimizer& opt, const Schedule& schedule, data::batch_loader& train,
@@ -205,9 +227,10 @@ fit(Model& model, Optimizer& opt, const Schedule& schedule, data::batch_loader& 
                 const std::string culprit = detail::first_non_finite_param(model);
                 detail::fail(
                     "fit: loss is ", loss, " at epoch ", epoch + 1, ", step ", number + 1, " of ",
-                    batches, " (lr ", lr, "); ",
+                    batches, " (global step ", global_step + 1, ", lr ", lr, "); ",
                     culprit.empty()
-                        ? std::string("all weights are finite (activations overflowed)")
+                        ? detail::concat("all weights are finite (activations overflowed; ",
+                                         detail::largest_param(model), ")")
                         : detail::concat("parameter '", culprit, "' holds non-finite values"),
                     "; try a lower learning rate");
             }
@@ -220,6 +243,16 @@ fit(Model& model, Optimizer& opt, const Schedule& schedule, data::batch_loader& 
             if (callbacks.after_backward) callbacks.after_backward(info);
             opt.step(model, lr);
             if (callbacks.after_step) callbacks.after_step(info);
+            // A weight that went NaN or Inf stops the run here, before any checkpoint of
+            // this epoch is written: the last one on disk stays the last good state.
+            if (options.check_weights) {
+                const std::string culprit = detail::first_non_finite_param(model);
+                if (!culprit.empty())
+                    detail::fail("fit: parameter '", culprit,
+                                 "' holds non-finite values after epoch ", epoch + 1, ", step ",
+                                 number + 1, " of ", batches, " (global step ", global_step + 1,
+                                 ", lr ", lr, ", loss ", loss, "); try a lower learning rate");
+            }
 
             if (line.interactive()) {
                 const double elapsed = training_seconds + seconds_since(epoch_start);
