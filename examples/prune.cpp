@@ -10,11 +10,14 @@
 // chosen criterion x allocation x schedule, fine-tuning after every round with the
 // masks' gradient hook; evaluate; write the sparse file, the report and the summary.
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <limits>
 #include <optional>
@@ -38,7 +41,9 @@
 #include "bpr/nn/models/lenet.hpp"
 #include "bpr/nn/models/resnet.hpp"
 #include "bpr/optim.hpp"
+#include "bpr/pipeline/cliff.hpp"
 #include "bpr/prune.hpp"
+#include "bpr/report/svg.hpp"
 #include "bpr/train.hpp"
 
 namespace {
@@ -84,6 +89,15 @@ Prunes a trained model to a budget, fine-tunes it, and writes it in a sparse for
   --no-eval            skip all evaluation (accuracies are null): only prune and export,
                        e.g. to check byte budgets quickly
   --quiet              no per-epoch output
+
+The accuracy cliff (a sweep instead of one budget):
+  --sweep LIST         sparsities in percent, e.g. 50,80,90,95,98,99,99.5. one_shot
+                       prunes the dense model afresh to each and fine-tunes it;
+                       iterative and gradual walk down once to the sparsest and record
+                       every round. Prints a table and the cliff (chosen on the
+                       validation split) with the suggested regrowth target.
+  --plot FILE          sweep: accuracy vs sparsity as an SVG plot
+  --csv FILE           sweep: one row per point
 )";
 
 struct settings {
@@ -100,6 +114,8 @@ struct settings {
     std::uint64_t seed = 1;
     int threads = 2;
     std::string out, report, json;
+    std::vector<double> sweep;  // sparsities as fractions; empty: prune to --budget once
+    std::string plot, csv;
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
@@ -121,6 +137,24 @@ std::int64_t parse_integer(const std::string& flag, const std::string& text, std
     if (text.empty() || *end != '\0') usage_error(flag + ": '" + text + "' is not an integer");
     if (value < low) usage_error(flag + ": " + text + " is below " + std::to_string(low));
     return value;
+}
+
+// "50,90,99.5" (percent) -> {0.5, 0.9, 0.995}, ascending.
+std::vector<double> parse_sweep(const std::string& flag, const std::string& text) {
+    std::vector<double> sparsities;
+    std::size_t begin = 0;
+    while (begin <= text.size()) {
+        const std::size_t end = std::min(text.find(',', begin), text.size());
+        const double percent = parse_number(flag, text.substr(begin, end - begin));
+        if (!(percent > 0 && percent < 100))
+            usage_error(flag + ": sparsity " + text.substr(begin, end - begin) +
+                        "% is outside (0, 100)");
+        sparsities.push_back(percent / 100);
+        begin = end + 1;
+    }
+    std::sort(sparsities.begin(), sparsities.end());
+    sparsities.erase(std::unique(sparsities.begin(), sparsities.end()), sparsities.end());
+    return sparsities;
 }
 
 void require_one_of(const std::string& flag, const std::string& value,
@@ -205,6 +239,12 @@ settings parse(int argc, char** argv) {
             s.quiet = true;
         else if (flag == "--no-eval")
             s.no_eval = true;
+        else if (flag == "--sweep")
+            s.sweep = parse_sweep(flag, value());
+        else if (flag == "--plot")
+            s.plot = value();
+        else if (flag == "--csv")
+            s.csv = value();
         else
             usage_error("unknown flag '" + flag + "'");
     }
@@ -213,6 +253,12 @@ settings parse(int argc, char** argv) {
     require_one_of("--criterion", s.criterion, {"magnitude", "random", "snip"});
     require_one_of("--allocation", s.allocation, {"global", "uniform", "erk", "lamp"});
     require_one_of("--schedule", s.schedule, {"one_shot", "iterative", "gradual"});
+    if (s.sweep.empty() && !(s.plot.empty() && s.csv.empty()))
+        usage_error("--plot and --csv need --sweep");
+    if (!s.sweep.empty() && (s.no_eval || !s.out.empty() || !s.report.empty()))
+        usage_error(
+            "--sweep measures accuracy at many budgets: it cannot be combined with "
+            "--no-eval, --out or --report");
     return s;
 }
 
@@ -294,23 +340,27 @@ struct context {
     }
 };
 
-template <typename Model, typename Criterion, typename Allocation, typename Schedule>
-int prune_and_report(context<Model>& ctx, Criterion criterion, Allocation allocation,
-                     Schedule schedule, double dense_val, double dense_test, double start_seconds) {
+// The chosen pruner behind one signature: the criterion x allocation x schedule types
+// are composed at compile time (bpr::pruner), but the program picks them from flags,
+// so each combination is compiled once here and everything after is shared code.
+using fine_tune_hook = std::function<void(std::size_t round, const bpr::mask_set<>& masks)>;
+template <typename Model>
+using prune_method = std::function<bpr::prune_result(Model&, bpr::mask_set<>&, const bpr::budget&,
+                                                     const fine_tune_hook&)>;
+
+template <typename Model>
+int prune_and_report(context<Model>& ctx, const prune_method<Model>& prune, double dense_val,
+                     double dense_test, double start_seconds) {
     const settings& s = ctx.s;
     using clock = std::chrono::steady_clock;
     const auto begin = clock::now();
     const bpr::storage_format format = bpr::parse_format(s.format);
     const bpr::budget budget = bpr::budget::parse(s.budget, format);
 
-    bpr::pruner<Criterion, Allocation, Schedule> p(std::move(criterion), allocation, schedule,
-                                                   {.min_density = s.min_density,
-                                                    .keep_first_dense = s.keep_first_dense,
-                                                    .keep_last_dense = s.keep_last_dense});
     auto masks = bpr::mask_set<>::dense(ctx.model);
     std::vector<bpr::json_object> rounds;
     const auto result =
-        p.run(ctx.model, masks, budget, [&](std::size_t round, const bpr::mask_set<>& m) {
+        prune(ctx.model, masks, budget, [&](std::size_t round, const bpr::mask_set<>& m) {
             std::printf("round %zu: %lld nonzeros, sparsity %.4f%%\n", round + 1,
                         static_cast<long long>(m.nonzeros()), 100.0 * m.sparsity());
             bpr::json_object r;
@@ -374,16 +424,195 @@ int prune_and_report(context<Model>& ctx, Criterion criterion, Allocation alloca
     return 0;
 }
 
-// Turns the criterion/allocation/schedule names into types.
-template <typename Model, typename F>
-int with_types(const settings& s, context<Model>& ctx, bpr::data::batch_loader& snip_loader,
-               F&& f) {
+// One point of the accuracy-vs-sparsity curve.
+struct sweep_row {
+    double sparsity = 0;
+    std::int64_t nonzeros = 0, bytes = 0;
+    double val = 0, test = 0;
+};
+
+std::string decimal(double value, int digits) {
+    char text[64];
+    std::snprintf(text, sizeof text, "%.*f", digits, value);
+    return text;
+}
+
+// Sparsity s drawn at -log10(1 - s), so that 90%, 99% and 99.9% are evenly spaced:
+// the cliff lives in the last few percent, which a linear axis squeezes into a corner.
+double density_axis(double sparsity) {
+    return -std::log10(std::max(1.0 - sparsity, 1e-6));
+}
+
+void write_sweep_plot(const settings& s, const std::vector<sweep_row>& rows,
+                      const bpr::cliff_result& cliff, double dense_val, double dense_test) {
+    bpr::svg_plot plot;
+    plot.title = s.model + ": accuracy vs sparsity (" + s.schedule + ", " + s.criterion + ", " +
+                 s.allocation + ")";
+    plot.x_label = "sparsity (log scale of the weights kept)";
+    plot.y_label = "accuracy (%)";
+    plot.x_min = 0;
+    for (const double t : {0.0, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999})
+        plot.x_ticks.emplace_back(density_axis(t), decimal(100 * t, t < 0.99 ? 0 : 1) + "%");
+    bpr::svg_series test{
+        .name = "test", .points = {}, .marker = bpr::svg_marker::circle, .color = "#1f77b4"};
+    bpr::svg_series val{
+        .name = "validation", .points = {}, .marker = bpr::svg_marker::square, .color = "#ff7f0e"};
+    test.points.emplace_back(0.0, 100 * dense_test);
+    val.points.emplace_back(0.0, 100 * dense_val);
+    for (const auto& r : rows) {
+        test.points.emplace_back(density_axis(r.sparsity), 100 * r.test);
+        val.points.emplace_back(density_axis(r.sparsity), 100 * r.val);
+    }
+    plot.add(test).add(val);
+    if (cliff.found)
+        plot.add({.name = "cliff (validation)",
+                  .points = {{density_axis(cliff.cliff_sparsity), 100 * rows[cliff.index - 1].val}},
+                  .marker = bpr::svg_marker::cross,
+                  .color = "#d62728",
+                  .line = false});
+    plot.write(s.plot);
+}
+
+// --sweep: the accuracy cliff of one pruning method. one_shot prunes the dense model
+// afresh to every sparsity; iterative and gradual walk down once to the sparsest one
+// and every round is a point. Every point gets the same fine-tuning (--finetune-epochs
+// per round) and is evaluated on validation (where the cliff is chosen) and on test
+// (reported, never chosen on).
+template <typename Model>
+int sweep_and_report(context<Model>& ctx, const prune_method<Model>& prune, double dense_val,
+                     double dense_test) {
+    const settings& s = ctx.s;
+    using clock = std::chrono::steady_clock;
+    const auto begin = clock::now();
+    const bpr::storage_format format = bpr::parse_format(s.format);
+    std::vector<sweep_row> rows;
+    std::printf("%9s %9s %9s %9s %9s %8s\n", "sparsity", "nonzeros", "bytes", "val_acc", "test_acc",
+                "seconds");
+    std::printf("%8.3f%% %9lld %9s %8.2f%% %8.2f%% %8s\n", 0.0,
+                static_cast<long long>(bpr::mask_set<>::dense(ctx.model).nonzeros()), "-",
+                100 * dense_val, 100 * dense_test, "-");
+    auto measure = [&](const bpr::mask_set<>& masks) {
+        const auto report = bpr::make_sparsity_report(ctx.model, masks, format);
+        sweep_row row{.sparsity = report.sparsity,
+                      .nonzeros = static_cast<std::int64_t>(report.nonzeros),
+                      .bytes = static_cast<std::int64_t>(report.bytes),
+                      .val = ctx.validation_accuracy(),
+                      .test = bpr::evaluate(ctx.model, ctx.test_set, 256, ctx.norm).accuracy};
+        rows.push_back(row);
+        std::printf("%8.3f%% %9lld %9lld %8.2f%% %8.2f%% %8.1f\n", 100 * row.sparsity,
+                    static_cast<long long>(row.nonzeros), static_cast<long long>(row.bytes),
+                    100 * row.val, 100 * row.test,
+                    std::chrono::duration<double>(clock::now() - begin).count());
+        std::fflush(stdout);
+    };
+    auto fine_tune = [&](std::size_t round, const bpr::mask_set<>& masks) {
+        if (s.finetune_epochs > 0) ctx.train(s.finetune_epochs, s.lr, &masks, 1000 + round);
+    };
+
+    if (s.schedule == "one_shot") {
+        const Model dense = ctx.model;
+        for (const double target : s.sweep) {
+            ctx.model = dense;
+            auto masks = bpr::mask_set<>::dense(ctx.model);
+            prune(ctx.model, masks, bpr::budget::sparsity(target), fine_tune);
+            measure(masks);
+        }
+    } else {
+        auto masks = bpr::mask_set<>::dense(ctx.model);
+        prune(ctx.model, masks, bpr::budget::sparsity(s.sweep.back()),
+              [&](std::size_t round, const bpr::mask_set<>& m) {
+                  fine_tune(round, m);
+                  measure(m);
+              });
+    }
+
+    // The cliff is chosen on validation (the test set only reports); without a
+    // validation split there is nothing honest to choose on.
+    std::vector<bpr::sweep_point> points{{0.0, dense_val}};
+    for (const auto& r : rows)
+        points.push_back({r.sparsity, r.val});
+    bpr::cliff_result cliff;
+    const bool can_choose = !ctx.validation.empty() && points.size() >= 4;
+    if (can_choose) cliff = bpr::find_cliff(points);
+    if (!can_choose)
+        std::printf("cliff: not chosen (needs a validation split, --val, and >= 3 sweep points)\n");
+    else if (cliff.found)
+        std::printf(
+            "cliff (validation): accuracy falls steeply from %.3f%% sparsity; suggested "
+            "regrowth target: %.3f%%\n",
+            100 * cliff.cliff_sparsity, 100 * cliff.suggested_target);
+    else
+        std::printf("cliff (validation): none found up to %.3f%% sparsity\n",
+                    100 * rows.back().sparsity);
+
+    if (!s.csv.empty()) {
+        std::string csv = "sparsity,nonzeros,bytes,val_accuracy,test_accuracy\n";
+        for (const auto& r : rows)
+            csv += decimal(r.sparsity, 6) + "," + std::to_string(r.nonzeros) + "," +
+                   std::to_string(r.bytes) + "," + decimal(r.val, 6) + "," + decimal(r.test, 6) +
+                   "\n";
+        bpr::write_file_atomically(s.csv, csv);
+    }
+    if (!s.plot.empty()) write_sweep_plot(s, rows, cliff, dense_val, dense_test);
+    if (!s.json.empty()) {
+        std::vector<bpr::json_object> sweep;
+        for (const auto& r : rows) {
+            bpr::json_object j;
+            j.set("sparsity", r.sparsity)
+                .set("nonzeros", r.nonzeros)
+                .set("bytes", r.bytes)
+                .set("val_accuracy", r.val)
+                .set("test_accuracy", r.test);
+            sweep.push_back(j);
+        }
+        bpr::json_object c;
+        c.set("chosen_on", can_choose ? "validation" : "none")
+            .set("found", cliff.found)
+            .set("cliff_sparsity", can_choose ? cliff.cliff_sparsity : -1.0)
+            .set("suggested_target", can_choose ? cliff.suggested_target : -1.0);
+        bpr::json_object j;
+        j.set("model", s.model)
+            .set("data", s.data)
+            .set("format", s.format)
+            .set("criterion", s.criterion)
+            .set("allocation", s.allocation)
+            .set("schedule", s.schedule)
+            .set("fraction", s.fraction)
+            .set("finetune_epochs_per_round", s.finetune_epochs)
+            .set("lr", s.lr)
+            .set("seed", static_cast<std::int64_t>(s.seed))
+            .set("threads", s.threads)
+            .set("dense_test_accuracy", dense_test)
+            .set("dense_val_accuracy", dense_val)
+            .set("seconds", std::chrono::duration<double>(clock::now() - begin).count())
+            .set("sweep", sweep)
+            .set("cliff", c);
+        bpr::write_file_atomically(s.json, j.str() + "\n");
+    }
+    return 0;
+}
+
+// Turns the criterion/allocation/schedule names into types, composed into a pruner.
+template <typename Model>
+prune_method<Model> make_prune_method(const settings& s, context<Model>& ctx,
+                                      bpr::data::batch_loader& snip_loader) {
+    const bpr::prune_guards guards{.min_density = s.min_density,
+                                   .keep_first_dense = s.keep_first_dense,
+                                   .keep_last_dense = s.keep_last_dense};
+    auto compose = [&](auto criterion, auto allocation, auto schedule) -> prune_method<Model> {
+        bpr::pruner<decltype(criterion), decltype(allocation), decltype(schedule)> p(
+            std::move(criterion), allocation, schedule, guards);
+        return [p](Model& model, bpr::mask_set<>& masks, const bpr::budget& budget,
+                   const fine_tune_hook& fine_tune) mutable {
+            return p.run(model, masks, budget, fine_tune);
+        };
+    };
     auto with_schedule = [&](auto criterion, auto allocation) {
         if (s.schedule == "iterative")
-            return f(criterion, allocation, bpr::iterative{.fraction = s.fraction});
+            return compose(criterion, allocation, bpr::iterative{.fraction = s.fraction});
         if (s.schedule == "gradual")
-            return f(criterion, allocation, bpr::gradual{.events = s.events});
-        return f(criterion, allocation, bpr::one_shot{});
+            return compose(criterion, allocation, bpr::gradual{.events = s.events});
+        return compose(criterion, allocation, bpr::one_shot{});
     };
     auto with_allocation = [&](auto criterion) {
         if (s.allocation == "uniform") return with_schedule(criterion, bpr::uniform_allocation{});
@@ -443,10 +672,9 @@ int run(const settings& s, Model model) {
                                         : bpr::evaluate(model, data.test, 256, ctx.norm).accuracy;
 
     bpr::data::batch_loader snip_loader(parts.train, ctx.loader_options(false));
-    return with_types(s, ctx, snip_loader, [&](auto criterion, auto allocation, auto schedule) {
-        return prune_and_report(ctx, std::move(criterion), allocation, schedule, dense_val,
-                                dense_test, dense_seconds);
-    });
+    const prune_method<Model> prune = make_prune_method(s, ctx, snip_loader);
+    if (!s.sweep.empty()) return sweep_and_report(ctx, prune, dense_val, dense_test);
+    return prune_and_report(ctx, prune, dense_val, dense_test, dense_seconds);
 }
 
 }  // namespace

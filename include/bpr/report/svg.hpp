@@ -46,6 +46,9 @@ class svg_plot {
     double x_max = std::numeric_limits<double>::quiet_NaN();
     double y_min = std::numeric_limits<double>::quiet_NaN();
     double y_max = std::numeric_limits<double>::quiet_NaN();
+    // Hand-placed x ticks (position, label), e.g. to label a transformed axis in the
+    // user's units; empty means automatic ticks.
+    std::vector<std::pair<double, std::string>> x_ticks;
 
     svg_plot& add(svg_series series) {
         series_.push_back(std::move(series));
@@ -71,11 +74,16 @@ class svg_plot {
         out += concat_text("<text x=\"", left + pw / 2, "\" y=\"22\" text-anchor=\"middle\" ",
                            "font-size=\"15\">", escape(title), "</text>\n");
         // Grid and ticks.
-        for (const double t : ticks(x0, x1)) {
+        std::vector<std::pair<double, std::string>> x_marks = x_ticks;
+        if (x_marks.empty())
+            for (const double t : ticks(x0, x1))
+                x_marks.emplace_back(t, tick_label(t, x0, x1));
+        for (const auto& [t, label] : x_marks) {
+            if (!(t >= x0 && t <= x1)) continue;
             out += concat_text("<line x1=\"", num(sx(t)), "\" y1=\"", top, "\" x2=\"", num(sx(t)),
                                "\" y2=\"", top + ph, "\" stroke=\"#e0e0e0\"/>\n");
             out += concat_text("<text x=\"", num(sx(t)), "\" y=\"", top + ph + 16,
-                               "\" text-anchor=\"middle\">", tick_label(t, x0, x1), "</text>\n");
+                               "\" text-anchor=\"middle\">", escape(label), "</text>\n");
         }
         for (const double t : ticks(y0, y1)) {
             out += concat_text("<line x1=\"", left, "\" y1=\"", num(sy(t)), "\" x2=\"", left + pw,
