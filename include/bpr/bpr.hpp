@@ -2,6 +2,7 @@
 // The umbrella header: everything a user of bpr needs, nothing internal.
 #include "bpr/core.hpp"
 #include "bpr/data.hpp"
+#include "bpr/infer.hpp"
 #include "bpr/io.hpp"
 #include "bpr/kernels.hpp"
 #include "bpr/nn.hpp"

@@ -1,0 +1,191 @@
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "bpr/core/parallel.hpp"
+#include "bpr/core/rng.hpp"
+#include "bpr/infer.hpp"
+#include "bpr/nn/init.hpp"
+#include "bpr/nn/models/lenet.hpp"
+#include "bpr/nn/models/resnet.hpp"
+#include "bpr/nn/models/vgg.hpp"
+
+namespace {
+
+using bpr::index_t;
+namespace inf = bpr::infer;
+
+// Keeps each weight (role weight) with probability `density`, as a random mask would.
+template <typename Model>
+void random_mask(Model& model, double density, std::uint64_t seed) {
+    bpr::rng r(seed);
+    bpr::visit_params(model, [&](std::size_t, const std::string&, auto& p) {
+        if (p.role != bpr::param_role::weight) return;
+        for (auto& w : p.value)
+            if (r.uniform() >= density) w = 0.0f;
+    });
+}
+
+// Non-trivial eval statistics and affine parameters for every batchnorm, and non-zero
+// biases, so that folding is really exercised.
+template <typename Model>
+void randomize_norms(Model& model, std::uint64_t seed) {
+    bpr::rng r(seed);
+    bpr::visit_params(model, [&](std::size_t, const std::string&, auto& p) {
+        if (p.role == bpr::param_role::norm_scale)
+            for (auto& v : p.value)
+                v = static_cast<float>(r.uniform(0.5, 1.5));
+        if (p.role == bpr::param_role::norm_shift || p.role == bpr::param_role::bias)
+            for (auto& v : p.value)
+                v = static_cast<float>(r.uniform(-0.5, 0.5));
+    });
+    bpr::visit_buffers(model, [&](const std::string& name, auto& t) {
+        const bool var = name.find("running_var") != std::string::npos;
+        for (auto& v : t)
+            v = static_cast<float>(var ? r.uniform(0.2, 3.0) : r.uniform(-0.5, 0.5));
+    });
+}
+
+bpr::tensor<float> random_images(index_t n, index_t c, index_t h, index_t w, std::uint64_t seed) {
+    bpr::tensor<float> x({n, c, h, w});
+    bpr::rng r(seed);
+    for (auto& v : x)
+        v = static_cast<float>(r.uniform(-1.0, 1.0));
+    return x;
+}
+
+// max |a - b| / max |reference|: the "1e-4 relative" of the issue, on the logits.
+double relative_error(const bpr::tensor<float>& got, const bpr::tensor<float>& reference) {
+    REQUIRE(got.size() == reference.size());
+    double diff = 0, scale = 0;
+    for (index_t i = 0; i < got.size(); ++i) {
+        diff = std::max(diff, std::abs(double(got[i]) - double(reference[i])));
+        scale = std::max(scale, std::abs(double(reference[i])));
+    }
+    return scale > 0 ? diff / scale : diff;
+}
+
+template <typename Model>
+void check_against_model(Model& model, const bpr::tensor<float>& images, index_t max_batch,
+                         inf::path_policy policy) {
+    bpr::tensor<float> reference;
+    model.forward(images, reference, bpr::mode::eval);
+    inf::compile_options options;
+    options.max_batch = max_batch, options.policy = policy;
+    auto engine =
+        inf::compile(model, {images.extent(1), images.extent(2), images.extent(3)}, options);
+    bpr::tensor<float> got;
+    engine.forward(images, got);
+    REQUIRE(got.shape() == reference.shape());
+    CHECK(relative_error(got, reference) <= 1e-4);
+    // A second call reuses the buffers and gives the same bits.
+    bpr::tensor<float> again;
+    engine.forward(images, again);
+    CHECK(std::equal(got.begin(), got.end(), again.begin()));
+}
+
+constexpr inf::path_policy policies[] = {
+    inf::path_policy::automatic, inf::path_policy::always_dense, inf::path_policy::always_sparse};
+
+}  // namespace
+
+TEST_CASE("LeNet-5 engine equals the masked model at every density", "[infer]") {
+    bpr::set_threads(1);
+    for (double density : {1.0, 0.5, 0.05, 0.01, 0.0}) {
+        auto model = bpr::models::lenet5<float>(1, 28, 10);
+        bpr::rng r(3);
+        bpr::initialize(model, r);
+        randomize_norms(model, 4);
+        random_mask(model, density, 5);
+        const auto images = random_images(3, 1, 28, 28, 6);
+        for (auto policy : policies) {
+            INFO("density " << density << " policy " << int(policy));
+            check_against_model(model, images, 2, policy);
+        }
+    }
+}
+
+TEST_CASE("ResNet-20 engine folds batchnorm and fuses the residual add", "[infer]") {
+    bpr::set_threads(1);
+    for (double density : {1.0, 0.5, 0.05, 0.01}) {
+        auto model = bpr::models::resnet20<float>(3, 10);
+        bpr::rng r(7);
+        bpr::initialize(model, r);
+        randomize_norms(model, 8);
+        random_mask(model, density, 9);
+        // Odd, non-square images: stride-2 layers and the pad shortcut round up.
+        const auto images = random_images(3, 3, 17, 23, 10);
+        for (auto policy : policies) {
+            INFO("density " << density << " policy " << int(policy));
+            check_against_model(model, images, 3, policy);
+        }
+    }
+    auto model = bpr::models::resnet20<float>(3, 10);
+    bpr::rng r(7);
+    bpr::initialize(model, r);
+    randomize_norms(model, 8);
+    auto engine = inf::compile(model, {3, 32, 32});
+    // Every batchnorm was folded, every block's add and ReLU fused into its last conv.
+    index_t folded = 0, fused_adds = 0;
+    for (const auto& layer : engine.layers()) {
+        folded += layer.folded_batchnorm;
+        fused_adds += layer.fused == "bias+add+relu";
+    }
+    CHECK(folded == 19);
+    CHECK(fused_adds == 9);
+    CHECK(engine.layers().front().name == "conv1");
+    CHECK(engine.layers().back().name == "linear");
+}
+
+TEST_CASE("ResNet-20 with projection shortcuts and an all-zero layer", "[infer]") {
+    bpr::set_threads(1);
+    auto model = bpr::models::resnet20<float, bpr::models::resnet_shortcut::projection>(3, 10);
+    bpr::rng r(11);
+    bpr::initialize(model, r);
+    randomize_norms(model, 12);
+    random_mask(model, 0.05, 13);
+    model.template get<4>()[1].main().template get<0>().weight().value.zero();  // layer2.1.conv1
+    const auto images = random_images(2, 3, 32, 32, 14);
+    for (auto policy : policies)
+        check_against_model(model, images, 1, policy);
+}
+
+TEST_CASE("VGG-16 engine at 99% sparsity, 2 threads", "[infer]") {
+    auto model = bpr::models::vgg16<float>(3, 10, 32);
+    bpr::rng r(15);
+    bpr::initialize(model, r);
+    randomize_norms(model, 16);
+    random_mask(model, 0.01, 17);
+    const auto images = random_images(2, 3, 32, 32, 18);
+    bpr::set_threads(2);
+    check_against_model(model, images, 2, inf::path_policy::automatic);
+    check_against_model(model, images, 1, inf::path_policy::always_sparse);
+    bpr::set_threads(1);
+}
+
+TEST_CASE("engine reports and errors", "[infer]") {
+    auto model = bpr::models::lenet5<float>(1, 28, 10);
+    bpr::rng r(19);
+    bpr::initialize(model, r);
+    random_mask(model, 0.02, 20);
+    auto engine = inf::compile(model, {1, 28, 28});
+    REQUIRE(engine.layers().size() == 5);
+    for (const auto& layer : engine.layers()) {
+        CHECK(layer.density() < 0.1);
+        // 2% is below every measured crossover but the tiny classifier head's (0).
+        CHECK(layer.chosen == (layer.name == "fc3" ? inf::path::dense : inf::path::sparse));
+    }
+    CHECK(engine.output_shape().size() == 10);
+    CHECK(engine.buffer_bytes() > 0);
+    // A wrong image size fails with the model's own message.
+    CHECK_THROWS_WITH(inf::compile(model, {3, 28, 28}), Catch::Contains("channels"));
+    bpr::tensor<float> wrong({2, 1, 27, 28}), out;
+    CHECK_THROWS_AS(engine.forward(wrong, out), bpr::error);
+    // Dense weights choose the dense kernel where it was measured faster.
+    auto dense = bpr::models::resnet20<float>(3, 10);
+    bpr::initialize(dense, r);
+    auto dense_engine = inf::compile(dense, {3, 32, 32});
+    CHECK(dense_engine.layers()[1].chosen == inf::path::dense);
+}
