@@ -47,9 +47,15 @@ class data_file {
   public:
     explicit data_file(const std::filesystem::path& path) : name_(path.string()) {
         require_regular_file(path, "data file");
+        std::error_code code;
+        const std::uintmax_t size = std::filesystem::file_size(path, code);
         file_ = gzopen(name_.c_str(), "rb");
         BPR_REQUIRE(file_ != nullptr, name_, ": cannot open the file for reading");
-        gzbuffer(file_, 1u << 18);
+        // 256 KiB reads for data sets; a small file gets a small buffer (zlib allocates
+        // three times this size per open file).
+        const std::uintmax_t buffer =
+            code ? (1u << 18) : std::clamp<std::uintmax_t>(size, 1u << 13, 1u << 18);
+        gzbuffer(file_, static_cast<unsigned>(buffer));
     }
     data_file(const data_file&) = delete;
     data_file& operator=(const data_file&) = delete;
@@ -83,7 +89,7 @@ class data_file {
     // header that claims more than the file holds cannot trigger a large allocation.
     std::vector<unsigned char> read_up_to(std::uint64_t count) {
         std::vector<unsigned char> buffer;
-        std::uint64_t step = 1u << 20;
+        std::uint64_t step = 1u << 16;
         while (buffer.size() < count) {
             const auto want =
                 static_cast<std::size_t>(std::min<std::uint64_t>(step, count - buffer.size()));
