@@ -80,6 +80,9 @@ Prunes a trained model to a budget, fine-tunes it, and writes it in a sparse for
   --batch N            mini-batch size (default 128)
   --augment            random crop and flip during training
   --val N              validation images carved from the training set (default 5000)
+  --val-seed N         seed of that split (default 1): keep it equal to the seed the
+                       dense checkpoint was trained with (bpr-train --val --seed), so
+                       the validation images are ones the dense model never saw
   --seed N             seed (default 1)
   --threads N          threads (default 2)
   --out FILE           write the pruned model as a sparse model file
@@ -111,7 +114,7 @@ struct settings {
     bool keep_first_dense = false, keep_last_dense = false, augment = false, quiet = false,
          no_eval = false;
     bpr::index_t batch = 128, validation = 5000;
-    std::uint64_t seed = 1;
+    std::uint64_t seed = 1, val_seed = 1;
     int threads = 2;
     std::string out, report, json;
     std::vector<double> sweep;  // sparsities as fractions; empty: prune to --budget once
@@ -225,6 +228,8 @@ settings parse(int argc, char** argv) {
             s.augment = true;
         else if (flag == "--val")
             s.validation = parse_integer(flag, value(), 0);
+        else if (flag == "--val-seed")
+            s.val_seed = static_cast<std::uint64_t>(parse_integer(flag, value(), 0));
         else if (flag == "--seed")
             s.seed = static_cast<std::uint64_t>(parse_integer(flag, value(), 0));
         else if (flag == "--threads")
@@ -646,7 +651,7 @@ int run(const settings& s, Model model) {
     using clock = std::chrono::steady_clock;
     const auto begin = clock::now();
     const data_pair data = load_data(s.data);
-    const auto parts = bpr::data::split(data.train, s.validation, s.seed);
+    const auto parts = bpr::data::split(data.train, s.validation, s.val_seed);
     context<Model> ctx{s,           model,
                        parts.train, parts.validation,
                        data.test,   bpr::data::compute_normalization(parts.train)};
