@@ -2,6 +2,7 @@
 // bpr::repeat: a run-time number of blocks of one type applied in order (a ResNet
 // stage, a DenseNet dense block, EfficientNet's MBConv list).
 
+#include <array>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -65,12 +66,13 @@ class repeat {
         const std::size_t n = blocks_.size();
         BPR_REQUIRE(n > 0 && activations_.size() + 1 == n,
                     "repeat::backward: called without a matching forward (", n, " blocks)");
-        gradients_.resize(n - 1);
+        // Two gradient buffers used alternately: block i reads buffer i % 2 and writes
+        // the other, and no gradient is needed after the next block's backward.
         for (std::size_t i = n; i-- > 0;) {
             const tensor<value_type>& x = i == 0 ? in : activations_[i - 1];
             const tensor<value_type>& y = i + 1 == n ? out : activations_[i];
-            const tensor<value_type>& dy = i + 1 == n ? grad_out : gradients_[i];
-            tensor<value_type>& dx = i == 0 ? grad_in : gradients_[i - 1];
+            const tensor<value_type>& dy = i + 1 == n ? grad_out : gradients_[i % 2];
+            tensor<value_type>& dx = i == 0 ? grad_in : gradients_[(i + 1) % 2];
             in_block(i, [&] { blocks_[i].backward(x, y, dy, dx); });
         }
     }
@@ -98,7 +100,7 @@ class repeat {
 
     std::vector<Block> blocks_;
     std::vector<tensor<value_type>> activations_;
-    std::vector<tensor<value_type>> gradients_;
+    std::array<tensor<value_type>, 2> gradients_;
 };
 
 }  // namespace bpr

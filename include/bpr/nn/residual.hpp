@@ -15,6 +15,9 @@
 
 namespace bpr {
 
+template <typename T>
+class relu;
+
 // What it represents: out = in, for any shape; no parameters. The default shortcut of
 // bpr::residual and a branch of bpr::concat that passes its input through.
 template <typename T = float>
@@ -77,6 +80,9 @@ class maybe {
     const L& value() const { return *inner_; }
 
     shape output_shape(const shape& in) const { return inner_ ? inner_->output_shape(in) : in; }
+
+    // True when the output is the input unchanged (no layer), so a residual can skip it.
+    bool passes_through(const shape&) const { return !inner_; }
 
     void forward(const tensor<value_type>& in, tensor<value_type>& out, mode m) {
         if (inner_)
@@ -142,6 +148,9 @@ class channel_pad_shortcut {
         return {in[0], out_, (in[2] + stride_ - 1) / stride_, (in[3] + stride_ - 1) / stride_};
     }
 
+    // True when the output is the input unchanged, so a residual can skip the copy.
+    bool passes_through(const shape&) const { return stride_ == 1 && in_ == out_; }
+
     void forward(const tensor<T>& in, tensor<T>& out, mode) {
         const shape s = output_shape(in.shape());
         if (stride_ == 1 && in_ == out_) {
@@ -189,7 +198,9 @@ class channel_pad_shortcut {
 // Requires: main and shortcut give the same output shape; all three share value_type.
 // Guarantees: main's and after's parameters are reported under the block's prefix
 // directly (so a block's "conv1" is "layer1.0.conv1" as in PyTorch), the shortcut's
-// under its named<> name or "shortcut". Identity shortcuts and afters cost no copies.
+// under its named<> name or "shortcut". Identity shortcuts (also a maybe<> without a
+// layer and a channel_pad_shortcut that changes nothing) and afters cost no copies;
+// with a relu after, the sum and the relu are one pass and the sum is not kept.
 template <layer Main, layer Shortcut = identity<typename Main::value_type>,
           layer After = identity<typename Main::value_type>>
 class residual {
@@ -220,7 +231,11 @@ class residual {
     void forward(const tensor<value_type>& in, tensor<value_type>& out, mode m) {
         detail::with_context("residual", "main", [&] { main_.forward(in, main_out_, m); });
         const tensor<value_type>* short_out = &in;
-        if constexpr (!detail::is_identity_v<Shortcut>) {
+        if (shortcut_passes_through(in.shape())) {
+            if constexpr (!detail::is_identity_v<Shortcut>)
+                detail::with_context("residual", "shortcut",
+                                     [&] { (void)shortcut_.output_shape(in.shape()); });
+        } else {
             detail::with_context("residual", "shortcut",
                                  [&] { shortcut_.forward(in, shortcut_out_, m); });
             short_out = &shortcut_out_;
@@ -228,24 +243,48 @@ class residual {
         BPR_REQUIRE(main_out_.shape() == short_out->shape(), "residual: main gives shape ",
                     main_out_.shape().str(), " but shortcut gives ", short_out->shape().str(),
                     " for input ", in.shape().str());
-        tensor<value_type>& sum = detail::is_identity_v<After> ? out : sum_;
-        sum.resize(main_out_.shape());
-        sum.as_array() = main_out_.as_array() + short_out->as_array();
-        if constexpr (!detail::is_identity_v<After>)
-            detail::with_context("residual", "after", [&] { after_.forward(sum_, out, m); });
+        if constexpr (after_is_relu) {
+            // One pass instead of two, and no sum buffer: relu's derivative only needs
+            // out > 0, which equals sum > 0.
+            out.resize(main_out_.shape());
+            const value_type* a = main_out_.data();
+            const value_type* b = short_out->data();
+            value_type* y = out.data();
+            const index_t size = out.size();
+            for (index_t i = 0; i < size; ++i) {
+                const value_type v = a[i] + b[i];
+                y[i] = v > value_type(0) ? v : value_type(0);  // as bpr::relu: NaN gives 0
+            }
+        } else {
+            tensor<value_type>& sum = detail::is_identity_v<After> ? out : sum_;
+            sum.resize(main_out_.shape());
+            sum.as_array() = main_out_.as_array() + short_out->as_array();
+            if constexpr (!detail::is_identity_v<After>)
+                detail::with_context("residual", "after", [&] { after_.forward(sum_, out, m); });
+        }
     }
 
     void backward(const tensor<value_type>& in, const tensor<value_type>& out,
                   const tensor<value_type>& grad_out, tensor<value_type>& grad_in) {
         const tensor<value_type>* grad_sum = &grad_out;
-        if constexpr (!detail::is_identity_v<After>) {
+        if constexpr (after_is_relu) {
+            require_shape(grad_out, out.shape(), "residual::backward", "grad_out");
+            grad_sum_.resize(out.shape());
+            const value_type* y = out.data();
+            const value_type* dy = grad_out.data();
+            value_type* dx = grad_sum_.data();
+            const index_t size = out.size();
+            for (index_t i = 0; i < size; ++i)
+                dx[i] = y[i] > value_type(0) ? dy[i] : value_type(0);
+            grad_sum = &grad_sum_;
+        } else if constexpr (!detail::is_identity_v<After>) {
             detail::with_context("residual", "after",
                                  [&] { after_.backward(sum_, out, grad_out, grad_sum_); });
             grad_sum = &grad_sum_;
         }
         detail::with_context("residual", "main",
                              [&] { main_.backward(in, main_out_, *grad_sum, grad_in); });
-        if constexpr (detail::is_identity_v<Shortcut>) {
+        if (shortcut_passes_through(in.shape())) {
             grad_in.as_array() += grad_sum->as_array();
         } else {
             detail::with_context("residual", "shortcut", [&] {
@@ -271,6 +310,17 @@ class residual {
     }
 
   private:
+    static constexpr bool after_is_relu = std::is_same_v<After, relu<value_type>>;
+
+    bool shortcut_passes_through(const shape& in) const {
+        if constexpr (detail::is_identity_v<Shortcut>)
+            return true;
+        else if constexpr (requires { shortcut_.passes_through(in); })
+            return shortcut_.passes_through(in);
+        else
+            return false;
+    }
+
     Main main_;
     Shortcut shortcut_;
     After after_;
