@@ -139,3 +139,47 @@ TEST_CASE("direct backward-weight is deterministic for a thread count",
     for (bpr::index_t i = 0; i < first.size(); ++i)
         REQUIRE(first[i] == second[i]);
 }
+
+TEST_CASE("conv2d_forward applies the output transform on the direct and im2col paths",
+          "[kernels][conv2d_direct]") {
+    // groups 1 takes the direct kernel (transform in its epilogue), groups 2 im2col
+    // (transform applied afterwards); both must equal relu(scale * (conv + bias) + shift).
+    for (const bpr::index_t groups : {1, 2}) {
+        CAPTURE(groups);
+        bpr::kernels::conv2d_geometry g;
+        g.batch = 3, g.in_channels = 4, g.in_h = 9, g.in_w = 7, g.out_channels = 10;
+        g.kernel_h = g.kernel_w = 3, g.pad_h = g.pad_w = 1, g.groups = groups;
+        g.validate("conv2d_direct_test");
+        bpr::rng r(17);
+        bpr::tensor<float> input(g.input_shape()), weight(g.weight_shape());
+        bpr::tensor<float> bias({10}), scale({10}), shift({10});
+        fill_random(input, r), fill_random(weight, r), fill_random(bias, r);
+        fill_random(scale, r), fill_random(shift, r);
+        bpr::tensor<float> plain(g.output_shape());
+        bpr::kernels::conv2d_reference_forward(g, input.data(), weight.data(), bias.data(),
+                                               plain.data());
+        for (const bool relu : {false, true}) {
+            CAPTURE(relu);
+            bpr::kernels::conv2d_output_transform<float> transform;
+            transform.scale = scale.data();
+            transform.shift = shift.data();
+            transform.relu = relu;
+            bpr::kernels::conv2d_workspace<float> workspace;
+            bpr::tensor<float> actual(g.output_shape(), 1e30f);
+            bpr::kernels::conv2d_forward(g, input.data(), weight.data(), bias.data(), actual.data(),
+                                         workspace, transform);
+            const bpr::index_t spatial = g.out_h() * g.out_w();
+            int clipped = 0;
+            for (bpr::index_t i = 0; i < actual.size(); ++i) {
+                const bpr::index_t o = i / spatial % g.out_channels;
+                float expected = scale[o] * plain[i] + shift[o];
+                if (relu && expected < 0.0f) {
+                    expected = 0.0f;
+                    ++clipped;
+                }
+                REQUIRE(actual[i] == Approx(expected).margin(1e-4));
+            }
+            if (relu) CHECK(clipped > 0);
+        }
+    }
+}

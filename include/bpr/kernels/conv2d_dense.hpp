@@ -192,15 +192,28 @@ void conv2d_im2col_backward_weight(const conv2d_geometry& g, const T* input, con
     }
 }
 
-// output = conv(input, weight) + bias; `bias` may be null. Requires a validated `g`
-// and buffers of g.input_shape(), g.weight_shape(), [out_channels], g.output_shape().
+// output = transform(conv(input, weight) + bias); `bias` may be null, the default
+// transform is the identity. Requires a validated `g` and buffers of g.input_shape(),
+// g.weight_shape(), [out_channels], g.output_shape().
 template <typename T>
 void conv2d_forward(const conv2d_geometry& g, const T* input, const T* weight, const T* bias,
-                    T* output, conv2d_workspace<T>& workspace) {
-    if (conv2d_direct_supported(g))
-        conv2d_direct_forward(g, input, weight, bias, output, workspace.direct);
-    else
-        conv2d_im2col_forward(g, input, weight, bias, output, workspace);
+                    T* output, conv2d_workspace<T>& workspace,
+                    const conv2d_output_transform<T>& transform = {}) {
+    if (conv2d_direct_supported(g)) {
+        conv2d_direct_forward(g, input, weight, bias, output, workspace.direct, transform);
+        return;
+    }
+    conv2d_im2col_forward(g, input, weight, bias, output, workspace);
+    if (!transform.scale && !transform.shift && !transform.relu) return;
+    // im2col has no epilogue: apply the transform in place (bias is already added).
+    conv2d_output_transform<T> after = transform;
+    after.bias = nullptr;
+    const index_t spatial = g.out_h() * g.out_w();
+    for (index_t n = 0; n < g.batch; ++n)
+        for (index_t o = 0; o < g.out_channels; ++o) {
+            T* plane = output + (n * g.out_channels + o) * spatial;
+            after.write_channel(o, plane, spatial, 1, spatial, plane);
+        }
 }
 
 // grad_input = conv_transpose(grad_output, weight), overwriting grad_input.

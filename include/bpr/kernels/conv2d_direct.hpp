@@ -24,6 +24,44 @@
 
 namespace bpr::kernels {
 
+// What it represents: what happens to each output value of a convolution as it is
+// written out: y = scale[o] * (x + bias[o]) + shift[o], then max(y, 0) if relu.
+// Why: an eval-mode batchnorm (+ relu) after a convolution is a per-channel affine map;
+// applying it while the output block is still in L1 saves two passes over the
+// activations. Null pointers mean 1 (scale) and 0 (bias, shift).
+template <typename T>
+struct conv2d_output_transform {
+    const T* bias = nullptr;
+    const T* scale = nullptr;
+    const T* shift = nullptr;
+    bool relu = false;
+
+    // Writes `rows` x `cols` values of channel o from `source` (row stride
+    // `source_stride`) to the contiguous `target`; source and target may be the same.
+    void write_channel(index_t o, const T* source, index_t source_stride, index_t rows,
+                       index_t cols, T* target) const {
+        const T b = bias ? bias[o] : T(0);
+        const T a = scale ? scale[o] : T(1);
+        const T c = shift ? shift[o] : T(0);
+        for (index_t y = 0; y < rows; ++y) {
+            const T* in = source + y * source_stride;
+            T* out = target + y * cols;
+            // Separate loops so that each one vectorizes without a branch inside.
+            if (!scale && !shift && !relu)
+                for (index_t x = 0; x < cols; ++x)
+                    out[x] = in[x] + b;
+            else if (!relu)
+                for (index_t x = 0; x < cols; ++x)
+                    out[x] = a * (in[x] + b) + c;
+            else
+                for (index_t x = 0; x < cols; ++x) {
+                    const T v = a * (in[x] + b) + c;
+                    out[x] = v > T(0) ? v : T(0);  // as bpr::relu: NaN gives 0
+                }
+        }
+    }
+};
+
 namespace detail {
 
 inline int direct_worker_index() {
@@ -76,16 +114,30 @@ struct direct_plan {
     }
 };
 
+// Copies a short row inline: a libc memcpy call per 8-32 float row cost more than the copy.
+template <typename T>
+void copy_row(const T* source, T* target, index_t count) {
+    using batch = xsimd::batch<T>;
+    constexpr index_t lanes = static_cast<index_t>(batch::size);
+    index_t k = 0;
+    for (; k + lanes <= count; k += lanes)
+        batch::load_unaligned(source + k).store_unaligned(target + k);
+    for (; k < count; ++k)
+        target[k] = source[k];
+}
+
 // Writes image [C, H, W] into `buffer` as zero-padded phase planes; the tail past the
-// planes is zeroed so that every value read by the kernels is finite.
+// planes is zeroed so that every value read by the kernels is finite. The padding and
+// the tail are the same positions for every image of a geometry, so a caller that
+// zeroed `buffer` once for it may pass padding_is_zero = true and skip them.
 template <typename T>
 void to_phase_planes(const conv2d_geometry& g, const direct_plan<T>& plan, const T* image,
-                     T* buffer) {
+                     T* buffer, bool padding_is_zero = false) {
     const index_t sh = g.stride_h, sw = g.stride_w;
     if (sh > 1 || sw > 1) {
         // Zero everything, then scatter each input row once, in order: reading the
         // input with stride sw per phase plane measured twice as slow.
-        std::fill(buffer, buffer + plan.buffer, T(0));
+        if (!padding_is_zero) std::fill(buffer, buffer + plan.buffer, T(0));
         for (index_t c = 0; c < g.in_channels; ++c)
             for (index_t iy = 0; iy < g.in_h; ++iy) {
                 const index_t i = (iy + g.pad_h) / sh, py = (iy + g.pad_h) % sh;
@@ -106,6 +158,8 @@ void to_phase_planes(const conv2d_geometry& g, const direct_plan<T>& plan, const
             }
         return;
     }
+    const index_t first = std::min(plan.plane_w, g.pad_w);
+    const index_t last = std::min(plan.plane_w, g.pad_w + g.in_w);
     for (index_t c = 0; c < g.in_channels; ++c) {
         const T* source = image + c * g.in_h * g.in_w;
         T* target = buffer + c * plan.plane;
@@ -113,17 +167,18 @@ void to_phase_planes(const conv2d_geometry& g, const direct_plan<T>& plan, const
             T* row = target + i * plan.plane_w;
             const index_t iy = i - g.pad_h;
             if (iy < 0 || iy >= g.in_h) {
-                std::fill(row, row + plan.plane_w, T(0));
+                if (!padding_is_zero) std::fill(row, row + plan.plane_w, T(0));
                 continue;
             }
             // Left padding, the row (clipped to the plane), right padding.
-            const index_t first = std::min(plan.plane_w, g.pad_w);
-            const index_t last = std::min(plan.plane_w, g.pad_w + g.in_w);
-            std::fill(row, row + first, T(0));
-            std::memcpy(row + first, source + iy * g.in_w, sizeof(T) * (last - first));
-            std::fill(row + last, row + plan.plane_w, T(0));
+            if (!padding_is_zero) {
+                std::fill(row, row + first, T(0));
+                std::fill(row + last, row + plan.plane_w, T(0));
+            }
+            copy_row(source + iy * g.in_w, row + first, last - first);
         }
     }
+    if (padding_is_zero) return;
     const index_t planes_end = g.in_channels * sh * sw * plan.plane;
     std::fill(buffer + planes_end, buffer + plan.buffer, T(0));
 }
@@ -163,10 +218,12 @@ void direct_forward_tile(const T* x, const index_t* offsets, index_t taps, const
 }
 
 // One image: every output-channel block over the whole grid, written to `scratch`
-// [forward_block][plan.grid] and then copied (minus garbage columns, plus bias) out.
+// [forward_block][plan.grid] and then copied out (minus garbage columns) through the
+// output transform, while the block is still in L1.
 template <typename T>
 void direct_forward_image(const conv2d_geometry& g, const direct_plan<T>& plan, const T* x,
-                          const T* packed, const T* bias, T* output, T* scratch) {
+                          const T* packed, const conv2d_output_transform<T>& transform, T* output,
+                          T* scratch) {
     constexpr index_t OB = forward_block, R = forward_vectors, lanes = direct_plan<T>::lanes;
     const index_t taps = static_cast<index_t>(plan.offsets.size());
     const index_t oh = g.out_h(), ow = g.out_w(), spatial = oh * ow;
@@ -185,14 +242,9 @@ void direct_forward_image(const conv2d_geometry& g, const direct_plan<T>& plan, 
                                       scratch + v * lanes, plan.grid);
         static_assert(forward_vectors == 3, "the remainder above handles R - 1 <= 2 vectors");
         const index_t block = std::min(OB, g.out_channels - o0);
-        for (index_t o = 0; o < block; ++o) {
-            const T b = bias ? bias[o0 + o] : T(0);
-            T* plane = output + (o0 + o) * spatial;
-            const T* source = scratch + o * plan.grid;
-            for (index_t y = 0; y < oh; ++y)
-                for (index_t xx = 0; xx < ow; ++xx)
-                    plane[y * ow + xx] = source[y * plan.plane_w + xx] + b;
-        }
+        for (index_t o = 0; o < block; ++o)
+            transform.write_channel(o0 + o, scratch + o * plan.grid, plan.plane_w, oh, ow,
+                                    output + (o0 + o) * spatial);
     }
 }
 
@@ -211,21 +263,24 @@ void pack_forward_weights(index_t out_channels, index_t taps, Weight&& weight,
 // Forward over the batch with packed weights; OpenMP over images.
 template <typename T>
 void direct_forward_batch(const conv2d_geometry& g, const direct_plan<T>& plan, const T* input,
-                          const T* packed, const T* bias, T* output,
+                          const T* packed, const conv2d_output_transform<T>& transform, T* output,
                           std::vector<tensor<T>>& buffers) {
     const int thread_count = threads();
     if (static_cast<int>(buffers.size()) < thread_count) buffers.resize(thread_count);
     const index_t scratch_elements = forward_block * plan.grid;
     const index_t x_elements = ceil_div(plan.buffer, direct_plan<T>::lanes) * direct_plan<T>::lanes;
-    for (int i = 0; i < thread_count; ++i)
+    for (int i = 0; i < thread_count; ++i) {
         buffers[i].resize({x_elements + scratch_elements});
+        // Zero padding once per call; each image then only writes its interior.
+        std::fill(buffers[i].data(), buffers[i].data() + x_elements, T(0));
+    }
     const index_t in_image = g.in_channels * g.in_h * g.in_w;
     const index_t out_image = g.out_channels * g.out_h() * g.out_w();
 #pragma omp parallel for schedule(static)
     for (index_t n = 0; n < g.batch; ++n) {
         T* x = buffers[direct_worker_index()].data();
-        to_phase_planes(g, plan, input + n * in_image, x);
-        direct_forward_image(g, plan, x, packed, bias, output + n * out_image, x + x_elements);
+        to_phase_planes(g, plan, input + n * in_image, x, true);
+        direct_forward_image(g, plan, x, packed, transform, output + n * out_image, x + x_elements);
     }
 }
 
@@ -299,11 +354,13 @@ inline bool conv2d_direct_backward_data_supported(const conv2d_geometry& g) {
            g.pad_w < g.kernel_w;
 }
 
-// output = conv(input, weight) + bias (bias may be null). Requires
+// output = transform(conv(input, weight) + bias) (bias may be null and replaces
+// transform.bias; the default transform is the identity). Requires
 // conv2d_direct_supported(g).
 template <typename T>
 void conv2d_direct_forward(const conv2d_geometry& g, const T* input, const T* weight, const T* bias,
-                           T* output, conv2d_direct_workspace<T>& workspace) {
+                           T* output, conv2d_direct_workspace<T>& workspace,
+                           conv2d_output_transform<T> transform = {}) {
     BPR_REQUIRE(conv2d_direct_supported(g), "conv2d_direct_forward: groups must be 1, got ",
                 g.groups);
     const detail::direct_plan<T> plan(g);
@@ -311,7 +368,8 @@ void conv2d_direct_forward(const conv2d_geometry& g, const T* input, const T* we
     detail::pack_forward_weights<T>(
         g.out_channels, taps, [&](index_t o, index_t t) { return weight[o * taps + t]; },
         workspace.packed);
-    detail::direct_forward_batch(g, plan, input, workspace.packed.data(), bias, output,
+    transform.bias = bias;
+    detail::direct_forward_batch(g, plan, input, workspace.packed.data(), transform, output,
                                  workspace.buffers);
 }
 
@@ -341,7 +399,7 @@ void conv2d_direct_backward_data(const conv2d_geometry& g, const T* grad_output,
         },
         workspace.packed);
     detail::direct_forward_batch(t, plan, grad_output, workspace.packed.data(),
-                                 static_cast<const T*>(nullptr), grad_input, workspace.buffers);
+                                 conv2d_output_transform<T>{}, grad_input, workspace.buffers);
 }
 
 // grad_weight = sum over the batch and positions of grad_output x input patches;
@@ -390,7 +448,7 @@ void conv2d_direct_backward_weight(const conv2d_geometry& g, const T* input, con
         T* x = workspace.buffers[worker].data();
         T* gout_t = x + x_elements;
         T* partial = workspace.partials[worker].data();
-        detail::to_phase_planes(g, plan, input + n * in_image, x);
+        detail::to_phase_planes(g, plan, input + n * in_image, x, true);  // zeroed above
         const T* source = grad_output + n * g.out_channels * spatial;
         for (index_t y = 0; y < oh; ++y)
             for (index_t xx = 0; xx < ow; ++xx) {

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "bpr/core/error.hpp"
@@ -112,6 +113,26 @@ class batchnorm {
         last_mode_ = m;
     }
 
+    // The eval-mode forward as a per-channel affine map y = scale[c] * x + shift[c]
+    // (valid until the parameters or running statistics change), computed exactly as
+    // forward(.., mode::eval) computes it, so a convolution can apply it while writing its
+    // output (bpr::sequential fuses conv2d -> batchnorm this way). Records the eval
+    // statistics for backward, as an eval forward would.
+    std::pair<const T*, const T*> eval_affine() {
+        folded_scale_.resize(static_cast<std::size_t>(channels_));
+        folded_shift_.resize(static_cast<std::size_t>(channels_));
+        for (index_t c = 0; c < channels_; ++c) {
+            const double mean = running_mean_[c];
+            const double inv_std = 1.0 / std::sqrt(static_cast<double>(running_var_[c]) + eps_);
+            mean_[c] = mean;
+            inv_std_[c] = inv_std;
+            folded_scale_[c] = static_cast<T>(scale_.value[c] * inv_std);
+            folded_shift_[c] = static_cast<T>(shift_.value[c] - scale_.value[c] * inv_std * mean);
+        }
+        last_mode_ = mode::eval;
+        return {folded_scale_.data(), folded_shift_.data()};
+    }
+
     void backward(const tensor<T>& in, const tensor<T>&, const tensor<T>& grad_out,
                   tensor<T>& grad_in) {
         output_shape(in.shape());
@@ -186,6 +207,7 @@ class batchnorm {
     std::vector<double> mean_;
     std::vector<double> inv_std_;
     mode last_mode_ = mode::train;
+    std::vector<T> folded_scale_, folded_shift_;  // eval_affine()
 };
 
 }  // namespace bpr

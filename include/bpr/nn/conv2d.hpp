@@ -89,6 +89,22 @@ class conv2d {
                                 has_bias_ ? bias_.value.data() : nullptr, out.data(), workspace_);
     }
 
+    // out = scale[o] * forward(in) + shift[o] per output channel o, then max(., 0) if
+    // relu, applied as the output is written: an eval-mode batchnorm (+ relu) folded
+    // in. Same values as forward -> batchnorm (eval) -> relu up to float rounding.
+    void forward_affine(const tensor<T>& in, tensor<T>& out, const T* scale, const T* shift,
+                        bool relu) {
+        const auto g = geometry(in.shape());
+        out.resize(g.output_shape());
+        kernels::conv2d_output_transform<T> transform;
+        transform.scale = scale;
+        transform.shift = shift;
+        transform.relu = relu;
+        kernels::conv2d_forward(g, in.data(), weight_.value.data(),
+                                has_bias_ ? bias_.value.data() : nullptr, out.data(), workspace_,
+                                transform);
+    }
+
     void backward(const tensor<T>& in, const tensor<T>&, const tensor<T>& grad_out,
                   tensor<T>& grad_in) {
         const auto g = geometry(in.shape());
