@@ -125,6 +125,45 @@ TEST_CASE("fit resumed from its epoch checkpoint ends bit-identical to an uninte
     }
 }
 
+TEST_CASE("fit resumed inside an epoch (start_batch) ends bit-identical", "[train][resume]") {
+    const auto data = make_data(96);  // 6 batches an epoch
+    temp_dir dir;
+    const auto file = dir.path / "run.ckpt";
+    auto whole = make_mlp(7);
+    bpr::sgd<float> whole_opt({.lr = 0.2, .momentum = 0.9});
+    bpr::data::batch_loader whole_loader(data, loader_options);
+    bpr::fit(whole, whole_opt, schedule, whole_loader, {.epochs = epochs, .progress = nullptr});
+
+    struct stop {};
+    for (const std::int64_t stop_after : {1, 5, 8, 13}) {  // global steps done
+        auto first = make_mlp(7);
+        bpr::sgd<float> first_opt({.lr = 0.2, .momentum = 0.9});
+        bpr::data::batch_loader first_loader(data, loader_options);
+        bpr::fit_callbacks save;
+        save.after_step = [&](const bpr::step_info& info) {
+            if (info.global_step + 1 != stop_after) return;
+            bpr::save_checkpoint(file, first, first_opt, {.step = stop_after});
+            throw stop{};
+        };
+        CHECK_THROWS_AS(bpr::fit(first, first_opt, schedule, first_loader,
+                                 {.epochs = epochs, .progress = nullptr}, save),
+                        stop);
+        auto resumed = make_mlp(99);
+        bpr::sgd<float> resumed_opt({.lr = 0.2, .momentum = 0.9});
+        const auto info = bpr::load_checkpoint(file, resumed, resumed_opt);
+        bpr::data::batch_loader resumed_loader(data, loader_options);
+        const auto batches = resumed_loader.batches_per_epoch();
+        bpr::fit(resumed, resumed_opt, schedule, resumed_loader,
+                 {.epochs = epochs,
+                  .start_epoch = info.step / batches,
+                  .start_batch = static_cast<bpr::index_t>(info.step % batches),
+                  .progress = nullptr});
+        INFO("interrupted after step " << stop_after);
+        CHECK(weights_of(resumed) == weights_of(whole));
+        CHECK(momentum_of(resumed_opt) == momentum_of(whole_opt));
+    }
+}
+
 TEST_CASE("a NaN weight stops fit naming step and parameter; the last checkpoint stays",
           "[train][divergence]") {
     const auto data = make_data(64);

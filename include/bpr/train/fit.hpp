@@ -38,6 +38,7 @@ enum class train_control { proceed, stop };
 struct fit_options {
     std::int64_t epochs = 1;
     std::int64_t start_epoch = 0;  // > 0 to resume (the schedule continues from there)
+    index_t start_batch = 0;       // resume inside start_epoch, at this mini-batch
     schedule_unit schedule_by = schedule_unit::iteration;
     double label_smoothing = 0.0;
     const data::dataset* validation = nullptr;
@@ -179,6 +180,10 @@ fit(Model& model, Optimizer& opt, const Schedule& schedule, data::batch_loader& 
                 "]");
     BPR_REQUIRE(options.eval_batch >= 1, "fit: eval_batch is ", options.eval_batch,
                 ", expected >= 1");
+    BPR_REQUIRE(options.start_batch >= 0 &&
+                    options.start_batch <= std::max<index_t>(train.batches_per_epoch() - 1, 0),
+                "fit: start_batch is ", options.start_batch, ", expected in [0, ",
+                train.batches_per_epoch() - 1, "]");
     using clock = std::chrono::steady_clock;
     const auto seconds_since = [](clock::time_point start) {
         return std::chrono::duration<double>(clock::now() - start).count();
@@ -213,7 +218,10 @@ fit(Model& model, Optimizer& opt, const Schedule& schedule, data::batch_loader& 
         double loss_sum = 0.0;
         index_t correct = 0, seen = 0;
         double lr = opt.lr();
-        for (index_t number = 0; number < batches; ++number) {
+        // A resumed epoch skips the batches done before the interruption; its metrics
+        // then cover only the rest.
+        const index_t first_batch = epoch == options.start_epoch ? options.start_batch : 0;
+        for (index_t number = first_batch; number < batches; ++number) {
             const std::int64_t global_step = epoch * batches + number;
             lr = schedule.lr(options.schedule_by == schedule_unit::iteration ? global_step : epoch,
                              total_steps);
