@@ -5,12 +5,15 @@
 //                                                # LeNet-5, 99.5% -> 99%), < 10 min
 //   bpr-regrow --budget 99.5% --target 98% --steps 4 --score taylor --init dense
 //   bpr-regrow --data cifar10:DIR --model resnet20 --checkpoint r20.ckpt --budget 48KiB
+//   bpr-regrow --resume                          # continue a killed run from regrow-out/
 //
 // The recipe, top to bottom: parse flags; load the data and carve a seeded validation
 // split (5,000 images) out of the training set: every choice uses it, the test set is
 // only reported; load the dense checkpoint (or train one and say so); compose the
 // pipeline from the chosen types; run it; write the trajectory (CSV, JSON, SVG), the
-// final sparse model and summary.json; print the trajectory as a table.
+// final sparse model and summary.json; print the trajectory as a table. Along the way,
+// a checkpoint (--out/state.ckpt) after every pruning or regrowth step and every
+// fine-tune epoch lets --resume continue a killed run, bit-identical with --threads 1.
 //
 // The flags choose among many criteria, allocations, scores and inits. Instantiating
 // the pipeline for every combination would compile hundreds of variants, so each
@@ -23,7 +26,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -45,6 +50,7 @@
 #include "bpr/nn/models/resnet.hpp"
 #include "bpr/optim.hpp"
 #include "bpr/pipeline.hpp"
+#include "bpr/pipeline/resume.hpp"
 #include "bpr/train.hpp"
 
 #ifndef BPR_SOURCE_DIR
@@ -95,7 +101,18 @@ most critical weights in steps up to a target, fine-tuning after each step.
   --seed N               seed (default 1)
   --threads N            threads (default 2)
   --out DIR              output directory (default regrow-out): trajectory.csv,
-                         trajectory.json, trajectory.svg, model.bprs, summary.json
+                         trajectory.json, trajectory.svg, model.bprs, summary.json, and
+                         state.ckpt, the checkpoint written (atomically) after every
+                         pruning or regrowth step and every fine-tune epoch
+  --checkpoint-steps N   also checkpoint every N fine-tune mini-batches (default 100;
+                         0: only after each epoch), so a kill loses at most N steps
+  --resume               continue from DIR/state.ckpt if it exists (else start afresh);
+                         the other flags must be the same (checked; --threads, --out and
+                         --quiet may differ). With the same --threads the run ends
+                         exactly as if it had never stopped
+  --train-images N       use only the first N training images (before the validation
+                         split; default all), e.g. for quick tests
+  --test-images N        use only the first N test images (default all)
   --quiet                no per-epoch progress
 )";
 
@@ -116,6 +133,9 @@ struct settings {
     std::uint64_t seed = 1;
     int threads = 2;
     std::string out = "regrow-out";
+    bool resume = false;
+    std::int64_t checkpoint_steps = 100;
+    bpr::index_t train_images = 0, test_images = 0;  // 0: all
     bool quiet = false;
 };
 
@@ -228,6 +248,14 @@ settings parse(int argc, char** argv) {
             s.threads = static_cast<int>(parse_integer(flag, value(), 1));
         else if (flag == "--out")
             s.out = value();
+        else if (flag == "--resume")
+            s.resume = true;
+        else if (flag == "--checkpoint-steps")
+            s.checkpoint_steps = parse_integer(flag, value(), 0);
+        else if (flag == "--train-images")
+            s.train_images = parse_integer(flag, value(), 1);
+        else if (flag == "--test-images")
+            s.test_images = parse_integer(flag, value(), 1);
         else if (flag == "--quiet")
             s.quiet = true;
         else
@@ -349,11 +377,73 @@ data_pair load_data(const std::string& spec) {
     usage_error("--data: unknown kind '" + kind + "'");
 }
 
+// The first `count` images of `data` (all if count is 0 or larger).
+bpr::data::dataset first_images(bpr::data::dataset data, bpr::index_t count) {
+    if (count == 0 || count >= data.size()) return data;
+    std::vector<bpr::index_t> indices(static_cast<std::size_t>(count));
+    for (bpr::index_t i = 0; i < count; ++i)
+        indices[static_cast<std::size_t>(i)] = i;
+    return bpr::data::subset(data, indices);
+}
+
+// Every setting that changes the run, one "flag=value" per line: stored in the
+// checkpoint and compared on --resume, so a resume with other flags is refused.
+std::string run_config(const settings& s) {
+    std::string text;
+    auto line = [&](const char* flag, const auto& value) {
+        text += flag;
+        text += '=';
+        if constexpr (std::is_convertible_v<decltype(value), std::string>)
+            text += value;
+        else
+            text += std::to_string(value);
+        text += '\n';
+    };
+    line("data", s.data);
+    line("model", s.model);
+    line("checkpoint", s.checkpoint);
+    line("train-epochs", s.train_epochs);
+    line("prune", s.prune);
+    line("fraction", s.fraction);
+    line("criterion", s.criterion);
+    line("allocation", s.allocation);
+    line("min-density", s.min_density);
+    line("keep-first-dense", s.keep_first_dense);
+    line("keep-last-dense", s.keep_last_dense);
+    line("budget", s.budget);
+    line("target", s.target);
+    line("format", s.format);
+    line("steps", s.steps);
+    line("finetune-epochs", s.finetune_epochs);
+    line("prune-finetune-epochs", s.prune_finetune_epochs);
+    line("score", s.score);
+    line("score-batches", s.score_batches);
+    line("init", s.init);
+    line("init-scale", s.init_scale);
+    line("regrow-allocation", s.regrow_allocation);
+    line("max-share", s.max_share);
+    line("max-density", s.max_density);
+    line("lr", s.lr);
+    line("train-lr", s.train_lr);
+    line("wd", s.wd);
+    line("batch", s.batch);
+    line("val", s.validation);
+    line("seed", s.seed);
+    line("train-images", s.train_images);
+    line("test-images", s.test_images);
+    return text;
+}
+
 template <typename Model>
 int run(settings s, Model model) {
     using clock = std::chrono::steady_clock;
     const auto begin = clock::now();
-    const data_pair data = load_data(s.data);
+    data_pair data = load_data(s.data);
+    data.train = first_images(std::move(data.train), s.train_images);
+    data.test = first_images(std::move(data.test), s.test_images);
+    if (s.validation >= data.train.size())
+        usage_error("--val " + std::to_string(s.validation) + " leaves no training images (" +
+                    std::to_string(data.train.size()) + ")");
     const auto parts = bpr::data::split(data.train, s.validation, s.seed);
     const bpr::data::normalization norm = bpr::data::compute_normalization(parts.train);
     const bpr::data::loader_options train_options{
@@ -365,7 +455,16 @@ int run(settings s, Model model) {
         const std::string committed = BPR_SOURCE_DIR "/models/lenet5-fashion-mnist.ckpt";
         if (std::filesystem::exists(committed)) s.checkpoint = committed;
     }
-    if (!s.checkpoint.empty()) {
+    // Resuming: the model, optimizer, masks, w0 and pipeline state all come from the
+    // run's own checkpoint, loaded below; the dense start is not needed then.
+    const std::filesystem::path out = s.out;
+    const std::filesystem::path state_file = out / "state.ckpt";
+    const bool resuming = s.resume && std::filesystem::exists(state_file);
+    if (s.resume && !resuming)
+        std::printf("no checkpoint %s yet: starting from the beginning\n", state_file.c_str());
+    if (resuming) {
+        // (loaded with the optimizer below)
+    } else if (!s.checkpoint.empty()) {
         bpr::load_checkpoint(s.checkpoint, model);
         std::printf("dense model loaded from %s\n", s.checkpoint.c_str());
     } else {
@@ -384,7 +483,7 @@ int run(settings s, Model model) {
     const bpr::storage_format format = bpr::parse_format(s.format);
     bpr::data::loader_options score_options = train_options;
     score_options.seed = s.seed + 77;
-    const auto gradients = bpr::make_gradient_source(model, parts.train, score_options);
+    auto gradients = bpr::make_gradient_source(model, parts.train, score_options);
 
     recipe r;
     r.pruning.method.criterion = {.kind = s.criterion,
@@ -419,17 +518,45 @@ int run(settings s, Model model) {
                                                      .validation = &parts.validation,
                                                      .test = &data.test,
                                                      .schedule = bpr::cosine_lr{.base = s.lr},
-                                                     .progress = s.quiet ? nullptr : stdout};
+                                                     .progress = s.quiet ? nullptr : stdout,
+                                                     .checkpoint_steps = s.checkpoint_steps};
+
+    // Checkpoints: after every unit of work, with the positions of the seeded streams
+    // (fine-tune calls, gradient batches) that the run's randomness depends on.
+    std::filesystem::create_directories(out);
+    const std::string config = run_config(s);
+    bpr::pipeline_control<recipe::granularity> control;
+    bpr::pipeline_checkpoint<recipe::granularity> resumed;
+    if (resuming) {
+        resumed =
+            bpr::load_pipeline_checkpoint<recipe::granularity>(state_file, model, opt, config);
+        tune.calls = static_cast<std::uint64_t>(resumed.counters.at("finetune_calls"));
+        gradients.seek(resumed.counters.at("gradient_batches"));
+        control.resume = &resumed.state;
+        const auto& at = resumed.state.position;
+        std::printf("resumed from %s: %s step %zu, %lld fine-tune batches done%s\n",
+                    state_file.c_str(), std::string(bpr::phase_name(at.phase)).c_str(), at.step,
+                    static_cast<long long>(at.tuned), at.recorded ? ", step complete" : "");
+    }
+    bpr::pipeline_checkpointer<Model, bpr::sgd<float>, recipe::granularity> saver(state_file, model,
+                                                                                  opt, config);
+    saver.counters = [&] {
+        return std::map<std::string, std::int64_t>{
+            {"finetune_calls", static_cast<std::int64_t>(tune.calls)},
+            {"gradient_batches", gradients.calls()}};
+    };
+    control.checkpoint = [&](const bpr::pipeline_state<recipe::granularity>& st) {
+        saver.save(st);
+    };
+
     std::printf("pruning to %s (%s, %s, %s), then regrowing to %s in %lld steps (%s, %s, %s)\n",
                 in.start.str().c_str(), s.prune.c_str(), s.criterion.c_str(), s.allocation.c_str(),
                 in.target.str().c_str(), static_cast<long long>(s.steps), s.score.c_str(),
                 s.init.c_str(), s.regrow_allocation.c_str());
-    const auto result = r.run(model, tune, in, opt);
+    const auto result = r.run(model, tune, in, opt, control);
     const double seconds = std::chrono::duration<double>(clock::now() - begin).count();
 
     // Outputs.
-    const std::filesystem::path out = s.out;
-    std::filesystem::create_directories(out);
     result.steps.write_csv(out / "trajectory.csv");
     result.steps.write_json(out / "trajectory.json");
     result.steps.write_svg(out / "trajectory.svg", s.model + " on " + s.data + ": prune " +
@@ -476,10 +603,11 @@ int run(settings s, Model model) {
     std::printf("\n%s", result.steps.table().c_str());
     std::printf(
         "\ndense %.2f%% -> pruned %.2f%% at %.2f%% sparsity -> regrown %.2f%% at %.2f%% "
-        "sparsity (%lld bytes in %s)\nwritten to %s/ in %.0f s\n",
+        "sparsity (%lld bytes in %s)\nwritten to %s/ in %.0f s (%lld checkpoints%s)\n",
         100 * dense->test_accuracy, 100 * pruned->test_accuracy, 100 * pruned->sparsity,
         100 * final_step.test_accuracy, 100 * final_step.sparsity,
-        static_cast<long long>(final_step.bytes), s.format.c_str(), s.out.c_str(), seconds);
+        static_cast<long long>(final_step.bytes), s.format.c_str(), s.out.c_str(), seconds,
+        static_cast<long long>(saver.saves()), resuming ? ", resumed" : "");
     return 0;
 }
 

@@ -43,6 +43,10 @@ struct fit_fine_tuner {
     Schedule schedule{};
     std::FILE* progress = nullptr;
     std::uint64_t calls = 0;
+    // Progress is reported to request.on_unit in mini-batch steps done in this call:
+    // after every epoch, and every `checkpoint_steps` steps if > 0 (so a killed run
+    // loses at most that many steps).
+    std::int64_t checkpoint_steps = 0;
 
     template <mask_policy G>
     evaluation operator()(const tune_request<G>& request) {
@@ -56,20 +60,34 @@ struct fit_fine_tuner {
             data::loader_options options = train_options;
             options.seed = train_options.seed + 0x9e3779b97f4a7c15ULL * calls;
             data::batch_loader loader(train, options);
+            const std::int64_t batches = loader.batches_per_epoch();
+            const std::int64_t total = request.length * batches;
+            BPR_REQUIRE(request.done >= 0 && request.done <= total,
+                        "fit_fine_tuner: ", request.done, " steps done of ", total, " (",
+                        request.length, " epochs of ", batches,
+                        " batches): checkpoint of another setting?");
             fit_callbacks callbacks;
             callbacks.after_backward = [&](const step_info&) { masks.mask_grads(model); };
-            callbacks.after_step = [&](const step_info&) { masks.apply(model); };
+            callbacks.after_step = [&](const step_info& info) {
+                masks.apply(model);
+                const std::int64_t done = info.global_step + 1;
+                if (request.on_unit && checkpoint_steps > 0 && done % checkpoint_steps == 0 &&
+                    done % batches != 0)
+                    request.on_unit(done);
+            };
             callbacks.on_epoch_end = [&](const epoch_metrics& m) {
-                if (request.on_unit) request.on_unit(m.epoch + 1);
+                if (request.on_unit) request.on_unit((m.epoch + 1) * batches);
                 return train_control::proceed;
             };
             try {
-                fit(model, opt, schedule, loader,
-                    {.epochs = request.length,
-                     .start_epoch = std::min(request.done, request.length),
-                     .validation = nullptr,
-                     .progress = progress},
-                    callbacks);
+                if (request.done < total)
+                    fit(model, opt, schedule, loader,
+                        {.epochs = request.length,
+                         .start_epoch = request.done / batches,
+                         .start_batch = static_cast<index_t>(request.done % batches),
+                         .validation = nullptr,
+                         .progress = progress},
+                        callbacks);
             } catch (const error& e) {
                 detail::fail("fine-tuning after ", phase_name(request.phase), " step ",
                              request.step, ": ", e.what());

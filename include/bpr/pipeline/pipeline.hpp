@@ -42,8 +42,9 @@ struct tune_request {
     std::size_t step = 0;
     std::int64_t length = 0;
     const mask_set<G>& masks;
-    // Resume: units already done before an interruption (continue from there), and a
-    // hook to call after each unit so the pipeline can checkpoint (may be empty).
+    // Resume: units of progress already done before an interruption (continue from
+    // there; the callable defines the unit, fit_fine_tuner counts mini-batch steps), and
+    // a hook to call after each unit so the pipeline can checkpoint (may be empty).
     std::int64_t done = 0;
     std::function<void(std::int64_t units_done)> on_unit{};
 };
@@ -72,7 +73,8 @@ struct pipeline_inputs {
 
 // Where a run is, as the unit of work last finished: the step (prune round, 1-based,
 // or regrowth step) of `phase`, whether its masks were already pruned / regrown
-// (`changed`), how many fine-tune units of it are done (`tuned`), and whether it is
+// (`changed`), how many fine-tune units of it are done (`tuned`, as the fine-tune
+// callable reported them through tune_request::on_unit), and whether it is
 // complete and in the trajectory (`recorded`).
 struct pipeline_position {
     step_phase phase = step_phase::dense;
