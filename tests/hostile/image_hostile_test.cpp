@@ -2,6 +2,8 @@
 // input matrix: empty, truncated at every length, other formats, absurd header sizes.
 // PNG chunk CRCs are not verified by stb_image, so flipped pixel bits are not caught
 // (docs/reliability.md says so); flips in structure are.
+#include <zlib.h>
+
 #include <cstdint>
 #include <span>
 #include <string>
@@ -44,6 +46,12 @@ void put_be32(bytes& b, std::size_t at, std::uint32_t v) {
         b[at + static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(v >> (24 - 8 * i));
 }
 
+// Rewrites the IHDR CRC after a forged header, so the forgery reaches the size checks.
+void reseal_ihdr(bytes& b) {
+    const auto crc = static_cast<std::uint32_t>(crc32(crc32(0L, Z_NULL, 0), b.data() + 12, 17));
+    put_be32(b, 29, crc);
+}
+
 }  // namespace
 
 TEST_CASE("images: empty and every truncation length of a PNG and a JPEG", "[hostile][image]") {
@@ -54,10 +62,10 @@ TEST_CASE("images: empty and every truncation length of a PNG and a JPEG", "[hos
         for (std::size_t length = 1; length < good.size(); ++length) {
             INFO((jpeg ? "jpeg" : "png") << " cut to " << length);
             const bytes cut(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(length));
-            // stb_image accepts a PNG without its final IEND chunk (12 bytes; the pixels
-            // are complete) and a JPEG cut inside its last entropy-coded bytes (it pads
+            // A PNG without its final IEND chunk (12 bytes; the pixels are complete) is
+            // accepted and a JPEG cut inside its last entropy-coded bytes (it pads
             // with zeros, as libjpeg does): those decode, see docs/reliability.md.
-            if (!jpeg && length + 12 >= good.size()) continue;
+            if (!jpeg && length + 12 == good.size()) continue;
             if (jpeg && length + 8 > good.size()) continue;
             BPR_REQUIRE_REJECTS(decode(cut), "hostile.png: cannot");
         }
@@ -84,10 +92,12 @@ TEST_CASE("images: other formats, wrong channels and absurd header sizes", "[hos
     bytes forged = encode(4, 4, 3, false);
     put_be32(forged, 16, 1u << 14);
     put_be32(forged, 20, 1u << 14);
+    reseal_ihdr(forged);
     BPR_REQUIRE_REJECTS(decode(forged, "big.png"),
                         "big.png: image header says 16384x16384 pixels, more than the limit");
     put_be32(forged, 16, 1u << 20);
     put_be32(forged, 20, 1u << 20);
+    reseal_ihdr(forged);
     BPR_REQUIRE_REJECTS(decode(forged, "huge.png"), "huge.png: cannot read the image");
     // Off by one against the caller's limit.
     const bytes small = encode(4, 4, 3, false);
@@ -103,6 +113,7 @@ TEST_CASE("image folder: a forged first image cannot size a huge dataset", "[hos
     bytes forged = encode(4, 4, 3, false);
     put_be32(forged, 16, 16000);
     put_be32(forged, 20, 16000);
+    reseal_ihdr(forged);
     bpr_hostile::write_bytes(root / "cat/a.png", forged);
     bpr_hostile::write_bytes(root / "cat/b.png", encode(4, 4, 3, false));
     BPR_REQUIRE_REJECTS(bpr::data::load_image_folder(root.path),
@@ -119,4 +130,43 @@ TEST_CASE("image folder: a forged first image cannot size a huge dataset", "[hos
     BPR_REQUIRE_REJECTS(
         bpr::data::load_image_folder(root.path),
         (root / "cat/b.png").string() + ": cannot read the image: not a PNG or JPEG");
+}
+
+TEST_CASE("images: PNG chunk lengths and CRCs are checked before stb_image", "[hostile][image]") {
+    // Found by bpr_fuzz_image: this 74-byte file (IDAT length field 0x2a000010) made
+    // stb_image reallocate 672 MB before noticing the file is too short.
+    const bytes fuzz_oom = {
+        0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44,
+        0x52, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x05, 0x00, 0x08, 0x00, 0x00, 0x00, 0x00, 0xb8,
+        0x1f, 0x30, 0xc6, 0x2a, 0x00, 0x00, 0x10, 0x49, 0x44, 0x41, 0x54, 0x78, 0x5e, 0x63, 0x64,
+        0x60, 0x66, 0x66, 0x64, 0x67, 0x66, 0x06, 0x00, 0x00, 0x53, 0x00, 0x16, 0xc8, 0x22, 0x62,
+        0x7d, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82, 0x0d};
+    BPR_REQUIRE_REJECTS(decode(fuzz_oom, "oom.png"), "oom.png: cannot decode the image: PNG chunk");
+
+    // The same forged IDAT length in an otherwise valid file: the length check names it.
+    bytes forged = encode(3, 2, 3, false);
+    const std::size_t idat = 8 + 12 + 13;  // signature, IHDR chunk
+    REQUIRE(std::string(forged.begin() + idat + 4, forged.begin() + idat + 8) == "IDAT");
+    put_be32(forged, idat, 0x2a000010);
+    BPR_REQUIRE_REJECTS(decode(forged, "len.png"),
+                        "len.png: cannot decode the image: PNG chunk 'IDAT' at byte 33: field "
+                        "'length' is 704643088 but only");
+
+    // stb_image_write emits only critical chunks, so every flipped bit is caught: by the
+    // signature check, a chunk length, a CRC-32, or stb_image (a flip that makes a chunk
+    // type lowercase turns it ancillary: "no IDAT").
+    const bytes good = encode(3, 2, 3, false);
+    for (std::size_t at = 0; at < good.size(); ++at)
+        for (int bit = 0; bit < 8; ++bit) {
+            bytes flipped = good;
+            flipped[at] = static_cast<std::uint8_t>(flipped[at] ^ (1 << bit));
+            const std::string message = bpr_hostile::error_of([&] { decode(flipped, "f.png"); });
+            if (message.rfind("f.png: cannot ", 0) != 0)
+                FAIL("byte " << at << " bit " << bit << ": " << message);
+        }
+    bytes crc = good;
+    crc[idat + 8] ^= 1;  // first byte of the IDAT data
+    BPR_REQUIRE_REJECTS(decode(crc, "crc.png"),
+                        "crc.png: cannot decode the image: PNG chunk 'IDAT'", "field 'CRC' is",
+                        "(corrupt file)");
 }

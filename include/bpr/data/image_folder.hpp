@@ -1,6 +1,8 @@
 #pragma once
 // Image folders: root/<class>/*.{png,jpg,jpeg}, decoded with stb_image.
 
+#include <zlib.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
@@ -100,6 +102,43 @@ inline std::string stbi_reason() {
     return text;
 }
 
+inline std::uint32_t read_be32(const unsigned char* p) {
+    return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) |
+           std::uint32_t{p[3]};
+}
+
+// Walks the chunks of a PNG before stb_image sees it: every chunk must fit in the
+// file, and critical chunks (IHDR, PLTE, IDAT, IEND) must match their CRC-32, as
+// libpng requires. stb_image trusts an IDAT length and reallocates its buffer to it
+// before reading (found by fuzzing: a 74-byte file made it allocate 672 MB), and it
+// never checks CRCs.
+inline void check_png_chunks(std::span<const unsigned char> bytes, const std::string& name) {
+    std::size_t at = 8;
+    while (at < bytes.size()) {
+        BPR_REQUIRE(bytes.size() - at >= 12, name, ": cannot decode the image: PNG chunk at byte ",
+                    at, " is truncated (", bytes.size() - at, " bytes left, a chunk needs 12)");
+        const std::uint32_t length = read_be32(bytes.data() + at);
+        std::string type(reinterpret_cast<const char*>(bytes.data() + at + 4), 4);
+        for (char& c : type)
+            if (!std::isalpha(static_cast<unsigned char>(c))) c = '?';
+        BPR_REQUIRE(length <= bytes.size() - at - 12, name,
+                    ": cannot decode the image: PNG chunk '", type, "' at byte ", at,
+                    ": field 'length' is ", length, " but only ", bytes.size() - at - 12,
+                    " bytes follow (truncated or corrupt)");
+        const bool critical = (bytes[at + 4] & 0x20) == 0;  // uppercase first letter
+        if (critical) {
+            const auto crc = static_cast<std::uint32_t>(
+                crc32(crc32(0L, Z_NULL, 0), bytes.data() + at + 4, length + 4));
+            const std::uint32_t stored = read_be32(bytes.data() + at + 8 + length);
+            BPR_REQUIRE(crc == stored, name, ": cannot decode the image: PNG chunk '", type,
+                        "' at byte ", at, ": field 'CRC' is ", stored, " but the chunk's is ", crc,
+                        " (corrupt file)");
+        }
+        at += 12 + std::size_t{length};
+        if (type == "IEND") break;
+    }
+}
+
 // Only PNG and JPEG reach stb_image: it would also decode GIF, BMP, PSD, TGA, HDR, PIC
 // and PNM, whose decoders are larger attack surface and which the folder loader does
 // not list; and stbi_info and stbi_load probe formats in different orders, so a file
@@ -109,6 +148,7 @@ inline void require_png_or_jpeg(std::span<const unsigned char> bytes, const std:
     static constexpr unsigned char jpeg[3] = {0xff, 0xd8, 0xff};
     const bool is_png = bytes.size() >= 8 && std::equal(png, png + 8, bytes.begin());
     const bool is_jpeg = bytes.size() >= 3 && std::equal(jpeg, jpeg + 3, bytes.begin());
+    if (is_png) check_png_chunks(bytes, name);
     if (is_png || is_jpeg) return;
     std::string start;
     for (std::size_t i = 0; i < std::min<std::size_t>(bytes.size(), 4); ++i)
