@@ -70,7 +70,8 @@ struct run_process {
                                                   .train = train,
                                                   .train_options = options,
                                                   .validation = &val,
-                                                  .schedule = cosine_lr{.base = lr}};
+                                                  .schedule = cosine_lr{.base = lr},
+                                                  .checkpoint_steps = 7};
         auto gradients = make_gradient_source(model, train, options);
         pipeline_inputs in;
         in.start = budget::sparsity(0.98);
@@ -177,14 +178,14 @@ TEST_CASE("a pipeline run interrupted after any checkpoint resumes bit-identical
     const outcome reference = whole(0, start);
     const std::int64_t checkpoints = whole.saves;
     REQUIRE(reference.pruning.rounds.size() >= 2);  // iterative: resumes inside pruning
-    // dense + per round (pruned, 2 epochs, recorded) + end of pruning + per step (grown,
-    // 2 epochs, recorded)
+    // dense + per round (pruned, 5 mid-epoch and 2 epoch ends, recorded) + end of
+    // pruning + per regrowth step (grown, 7 in fine-tuning, recorded); 19 batches an epoch
     CHECK(checkpoints ==
-          1 + 4 * static_cast<std::int64_t>(reference.pruning.rounds.size()) + 1 + 2 * 4);
+          1 + 9 * static_cast<std::int64_t>(reference.pruning.rounds.size()) + 1 + 2 * 9);
 
     // Stop after checkpoint n, resume, stop again a few checkpoints later, resume to the
     // end: every position of the run is a resume point at least once.
-    for (std::int64_t first = 1; first < checkpoints; first += 2) {
+    for (std::int64_t first = 1; first < checkpoints; first += 3) {
         INFO("interrupted after checkpoint " << first << " of " << checkpoints);
         run_process parts{train, val, dir.path / ("run" + std::to_string(first) + ".ckpt")};
         CHECK_THROWS_AS(parts(static_cast<int>(first), start), interrupted);
