@@ -17,3 +17,6 @@ if(TARGET bpr_example_regrow AND EXISTS /usr/share/datasets/fashion-mnist/train-
   set_tests_properties("e2e: bpr-regrow on Fashion-MNIST, 99.5% -> 99%"
                        PROPERTIES LABELS "e2e" RUN_SERIAL TRUE TIMEOUT 900)
 endif()
+
+# Kill-and-resume of bpr-regrow (issue 6).
+include(${CMAKE_CURRENT_SOURCE_DIR}/resume/resume.cmake)

@@ -224,10 +224,11 @@ class sequential {
                 const shape conv_out = detail::with_layer_context<L>(
                     I, [&] { return conv.output_shape(input_of<I>(in).shape()); });
                 detail::with_layer_context<N>(I + 1, [&] { norm.output_shape(conv_out); });
-                const auto [scale, shift] = norm.eval_affine();
+                // Not a structured binding: clang 14 cannot capture those in lambdas.
+                const auto affine = norm.eval_affine();
                 detail::with_layer_context<L>(I, [&] {
-                    conv.forward_affine(input_of<I>(in), output_of<I + length - 1>(out), scale,
-                                        shift, length == 3);
+                    conv.forward_affine(input_of<I>(in), output_of<I + length - 1>(out),
+                                        affine.first, affine.second, length == 3);
                 });
                 skipped = true;
             }
