@@ -27,7 +27,7 @@
 #include "bpr/optim/optimizer.hpp"
 #include "bpr/sparse/mask.hpp"
 
-// File layout (little-endian; docs/reliability_checkpoints.md has every field):
+// File layout (little-endian; docs/reliability.md has every field):
 //   magic "BPRCKPT\0", u32 version, u32 section count, then per section:
 //   u32 name length, name, u64 payload length, u32 CRC-32 (zlib) of the payload, payload.
 // A payload is u32 entry count, then per entry: u32 name length, name, u8 dtype
