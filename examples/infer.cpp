@@ -1,0 +1,403 @@
+// bpr-infer: run a pruned model with the sparse inference engine (bpr/infer): classify
+// image files or a whole test set, print accuracy and latency.
+//
+//   bpr-infer --sparse lenet.bprs                          # Fashion-MNIST test set
+//   bpr-infer --model resnet20 --sparse r.bprs --data cifar10:DIR --json infer.json
+//   bpr-infer --sparse lenet.bprs shirt.png boot.jpg       # classify files
+//
+// The recipe, top to bottom: parse flags; load the data (the training split gives the
+// normalization, exactly as bpr-prune / bpr-regrow computed it: same --val and --seed);
+// build the model and read the sparse model file (or checkpoint) into it; compile it
+// into an engine (batchnorm folded, activations fused, sparse or dense per layer); then
+// classify the files, or run the test set twice (the engine, and the masked model's own
+// eval forward for comparison) and time batch-1 latency and batched throughput.
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "bpr/core/error.hpp"
+#include "bpr/core/parallel.hpp"
+#include "bpr/data/cifar10.hpp"
+#include "bpr/data/idx.hpp"
+#include "bpr/data/image_folder.hpp"
+#include "bpr/data/split.hpp"
+#include "bpr/data/transforms.hpp"
+#include "bpr/infer.hpp"
+#include "bpr/io/atomic_file.hpp"
+#include "bpr/io/checkpoint.hpp"
+#include "bpr/io/json.hpp"
+#include "bpr/io/sparse_model.hpp"
+#include "bpr/nn/models/lenet.hpp"
+#include "bpr/nn/models/resnet.hpp"
+#include "bpr/train/evaluate.hpp"
+
+namespace {
+
+const char* const help = R"(usage: bpr-infer [flags] [IMAGE...]
+Runs a pruned model with bpr's sparse inference engine. With IMAGE files (PNG/JPEG)
+classifies them; otherwise evaluates the whole test set.
+  --model NAME         lenet5 (default) or resnet20
+  --sparse FILE        sparse model file (.bprs, from bpr-prune --out / bpr-regrow)
+  --checkpoint FILE    or a checkpoint (bpr-train --out); its zero weights are the mask
+  --data SPEC          fashion-mnist (default), fashion-mnist:DIR, cifar10:DIR,
+                       folder:DIR (DIR/train/<class>/*.png and DIR/test/...)
+  --val N              validation images carved from the training set before the
+                       normalization is computed, as in training (default 5000)
+  --seed N             split seed, as in training (default 1)
+  --batch N            images per engine call for the throughput run (default 32)
+  --threads N          threads (default 1)
+  --latency-images N   test images timed one at a time (default 200)
+  --limit N            use only the first N test images (default: all)
+  --policy NAME        auto (default), dense, sparse: kernel choice per layer
+  --no-compare         skip the masked model's own eval forward
+  --json FILE          summary: test_accuracy, latency_ms_batch1, images_per_second,
+                       per-layer choice (sparse/dense, density) and more
+  --quiet              no per-layer table
+)";
+
+struct settings {
+    std::string model = "lenet5", sparse, checkpoint, data = "fashion-mnist", json;
+    bpr::index_t validation = 5000, batch = 32, latency_images = 200, limit = -1;
+    std::uint64_t seed = 1;
+    int threads = 1;
+    bpr::infer::path_policy policy = bpr::infer::path_policy::automatic;
+    bool compare = true, quiet = false;
+    std::vector<std::string> images;
+};
+
+[[noreturn]] void usage_error(const std::string& message) {
+    std::fprintf(stderr, "bpr-infer: %s\n(run bpr-infer --help for the flags)\n", message.c_str());
+    std::exit(2);
+}
+
+long long parse_integer(const std::string& flag, const std::string& text, long long low) {
+    char* end = nullptr;
+    const long long value = std::strtoll(text.c_str(), &end, 10);
+    if (text.empty() || *end != '\0') usage_error(flag + ": '" + text + "' is not an integer");
+    if (value < low) usage_error(flag + ": " + text + " is below " + std::to_string(low));
+    return value;
+}
+
+settings parse(int argc, char** argv) {
+    settings s;
+    for (int i = 1; i < argc; ++i) {
+        const std::string flag = argv[i];
+        auto value = [&]() -> std::string {
+            if (i + 1 >= argc) usage_error(flag + " needs a value");
+            return argv[++i];
+        };
+        if (flag == "--help" || flag == "-h") {
+            std::fputs(help, stdout);
+            std::exit(0);
+        } else if (flag == "--model")
+            s.model = value();
+        else if (flag == "--sparse")
+            s.sparse = value();
+        else if (flag == "--checkpoint")
+            s.checkpoint = value();
+        else if (flag == "--data")
+            s.data = value();
+        else if (flag == "--val")
+            s.validation = parse_integer(flag, value(), 0);
+        else if (flag == "--seed")
+            s.seed = static_cast<std::uint64_t>(parse_integer(flag, value(), 0));
+        else if (flag == "--batch")
+            s.batch = parse_integer(flag, value(), 1);
+        else if (flag == "--threads")
+            s.threads = static_cast<int>(parse_integer(flag, value(), 1));
+        else if (flag == "--latency-images")
+            s.latency_images = parse_integer(flag, value(), 0);
+        else if (flag == "--limit")
+            s.limit = parse_integer(flag, value(), 1);
+        else if (flag == "--policy") {
+            const std::string p = value();
+            if (p == "auto")
+                s.policy = bpr::infer::path_policy::automatic;
+            else if (p == "dense")
+                s.policy = bpr::infer::path_policy::always_dense;
+            else if (p == "sparse")
+                s.policy = bpr::infer::path_policy::always_sparse;
+            else
+                usage_error("--policy: '" + p + "' is not auto, dense or sparse");
+        } else if (flag == "--no-compare")
+            s.compare = false;
+        else if (flag == "--json")
+            s.json = value();
+        else if (flag == "--quiet")
+            s.quiet = true;
+        else if (!flag.empty() && flag[0] == '-')
+            usage_error("unknown flag " + flag);
+        else
+            s.images.push_back(flag);
+    }
+    if (s.sparse.empty() == s.checkpoint.empty())
+        usage_error("give exactly one of --sparse FILE and --checkpoint FILE");
+    if (s.model != "lenet5" && s.model != "resnet20")
+        usage_error("--model: '" + s.model + "' is not lenet5 or resnet20");
+    return s;
+}
+
+struct data_pair {
+    bpr::data::dataset train, test;
+};
+
+data_pair load_data(const std::string& spec) {
+    using bpr::data::subset_kind;
+    const auto colon = spec.find(':');
+    const std::string kind = spec.substr(0, colon);
+    const std::string dir = colon == std::string::npos ? "" : spec.substr(colon + 1);
+    if (kind == "fashion-mnist") {
+        const std::string root = dir.empty() ? bpr::data::default_fashion_mnist_dir : dir;
+        return {bpr::data::load_fashion_mnist(subset_kind::train, root),
+                bpr::data::load_fashion_mnist(subset_kind::test, root)};
+    }
+    if (dir.empty()) usage_error("--data " + kind + " needs a folder: " + kind + ":DIR");
+    if (kind == "cifar10") {
+        std::filesystem::path root = dir;
+        if (std::filesystem::is_directory(root / "cifar-10-batches-bin"))
+            root /= "cifar-10-batches-bin";
+        return {bpr::data::load_cifar10(root, subset_kind::train),
+                bpr::data::load_cifar10(root, subset_kind::test)};
+    }
+    if (kind == "folder") {
+        const std::filesystem::path root = dir;
+        return {bpr::data::load_image_folder(root / "train"),
+                bpr::data::load_image_folder(root / "test")};
+    }
+    usage_error("--data: unknown kind '" + kind + "'");
+}
+
+double cpu_seconds() {
+    timespec t{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+// Image i of `data` as normalized floats (the batch loader's formula).
+void to_floats(const bpr::data::dataset& data, bpr::index_t i, const bpr::data::normalization& norm,
+               float* out) {
+    const auto pixels = data.image(i);
+    const bpr::index_t plane = data.height() * data.width();
+    for (bpr::index_t c = 0; c < data.channels(); ++c)
+        for (bpr::index_t p = 0; p < plane; ++p) {
+            float v = static_cast<float>(pixels[static_cast<std::size_t>(c * plane + p)]) / 255.0f;
+            if (norm.channels() > 0)
+                v = (v - norm.mean[static_cast<std::size_t>(c)]) /
+                    norm.stddev[static_cast<std::size_t>(c)];
+            out[c * plane + p] = v;
+        }
+}
+
+// An image file decoded to the model's channels and resized (bilinear, pixel centres)
+// to its size, as bytes, so that it goes through the dataset's normalization.
+std::vector<std::uint8_t> load_image_file(const std::string& path, bpr::index_t channels,
+                                          bpr::index_t height, bpr::index_t width) {
+    std::vector<unsigned char> bytes = bpr::detail::read_whole_file(path);
+    const auto image = bpr::data::decode_image(bytes, path, static_cast<int>(channels));
+    const bpr::index_t h = image.extent(2), w = image.extent(3);
+    std::vector<std::uint8_t> out(static_cast<std::size_t>(channels * height * width));
+    for (bpr::index_t c = 0; c < channels; ++c)
+        for (bpr::index_t y = 0; y < height; ++y)
+            for (bpr::index_t x = 0; x < width; ++x) {
+                const double sy =
+                    std::clamp((y + 0.5) * double(h) / double(height) - 0.5, 0.0, double(h - 1));
+                const double sx =
+                    std::clamp((x + 0.5) * double(w) / double(width) - 0.5, 0.0, double(w - 1));
+                const auto y0 = static_cast<bpr::index_t>(sy), x0 = static_cast<bpr::index_t>(sx);
+                const bpr::index_t y1 = std::min(y0 + 1, h - 1), x1 = std::min(x0 + 1, w - 1);
+                const double fy = sy - double(y0), fx = sx - double(x0);
+                auto at = [&](bpr::index_t yy, bpr::index_t xx) {
+                    return double(image.data()[(c * h + yy) * w + xx]);
+                };
+                const double v = (1 - fy) * ((1 - fx) * at(y0, x0) + fx * at(y0, x1)) +
+                                 fy * ((1 - fx) * at(y1, x0) + fx * at(y1, x1));
+                out[static_cast<std::size_t>((c * height + y) * width + x)] =
+                    static_cast<std::uint8_t>(std::lround(std::clamp(v, 0.0, 255.0)));
+            }
+    return out;
+}
+
+bpr::index_t argmax(const float* row, bpr::index_t n) {
+    bpr::index_t best = 0;
+    for (bpr::index_t i = 1; i < n; ++i)
+        if (row[i] > row[best]) best = i;
+    return best;
+}
+
+template <typename Model>
+int run(const settings& s, Model model, const data_pair& data) {
+    using clock = std::chrono::steady_clock;
+    const auto parts = bpr::data::split(data.train, s.validation, s.seed);
+    const bpr::data::normalization norm = bpr::data::compute_normalization(parts.train);
+
+    if (!s.sparse.empty()) {
+        bpr::sparse_file_info info;
+        bpr::read_sparse_model(s.sparse, model, &info);
+        std::printf("model read from %s (%llu nonzero weights)\n", s.sparse.c_str(),
+                    static_cast<unsigned long long>(info.nonzeros));
+    } else {
+        bpr::load_checkpoint(s.checkpoint, model);
+        std::printf("model read from %s\n", s.checkpoint.c_str());
+    }
+    const bpr::infer::value_shape input{data.test.channels(), data.test.height(),
+                                        data.test.width()};
+    bpr::infer::compile_options options;
+    options.max_batch = s.batch, options.policy = s.policy;
+    auto engine = bpr::infer::compile(model, input, options);
+    const bpr::index_t classes = engine.output_shape().size();
+    if (data.test.num_classes > 0 && classes != data.test.num_classes)
+        bpr::detail::fail("bpr-infer: the model has ", classes, " outputs but ", data.test.source,
+                          " has ", data.test.num_classes, " classes");
+
+    if (!s.quiet) {
+        std::printf("%-22s %-7s %-22s %9s %8s %9s  %s\n", "layer", "kind", "shape", "density",
+                    "cross", "kernel", "epilogue");
+        for (const auto& l : engine.layers())
+            std::printf("%-22s %-7s %-22s %8.2f%% %7.0f%% %9s  %s%s\n", l.name.c_str(),
+                        l.kind.c_str(), l.shape.c_str(), 100 * l.density(), 100 * l.crossover,
+                        bpr::infer::path_name(l.chosen), l.folded_batchnorm ? "bn folded, " : "",
+                        l.fused.c_str());
+    }
+    const bpr::index_t image_size = input.size();
+
+    if (!s.images.empty()) {
+        std::vector<float> x(static_cast<std::size_t>(image_size)),
+            logits(static_cast<std::size_t>(classes));
+        bpr::data::dataset one;
+        for (const auto& path : s.images) {
+            one.images.resize({1, input.channels, input.height, input.width});
+            const auto bytes = load_image_file(path, input.channels, input.height, input.width);
+            std::copy(bytes.begin(), bytes.end(), one.images.data());
+            one.labels = {0};
+            to_floats(one, 0, norm, x.data());
+            engine.forward(x.data(), 1, logits.data());
+            const bpr::index_t label = argmax(logits.data(), classes);
+            const std::string name = static_cast<std::size_t>(label) < data.test.class_names.size()
+                                         ? data.test.class_names[static_cast<std::size_t>(label)]
+                                         : std::to_string(label);
+            std::printf("%s: %s (class %lld)\n", path.c_str(), name.c_str(),
+                        static_cast<long long>(label));
+        }
+        return 0;
+    }
+
+    // The test set as normalized floats, once (its conversion is not what is timed).
+    const bpr::index_t count =
+        s.limit > 0 ? std::min<bpr::index_t>(s.limit, data.test.size()) : data.test.size();
+    BPR_REQUIRE(count > 0, "bpr-infer: the test set ", data.test.source, " is empty");
+    std::vector<float> images(static_cast<std::size_t>(count * image_size));
+    for (bpr::index_t i = 0; i < count; ++i)
+        to_floats(data.test, i, norm, images.data() + i * image_size);
+    std::vector<float> logits(static_cast<std::size_t>(count * classes));
+
+    // Throughput: the whole test set in slices of --batch images.
+    engine.forward(images.data(), std::min(count, s.batch), logits.data());  // warm-up
+    const auto begin = clock::now();
+    const double cpu_begin = cpu_seconds();
+    engine.forward(images.data(), count, logits.data());
+    const double seconds = std::chrono::duration<double>(clock::now() - begin).count();
+    const double cpu = cpu_seconds() - cpu_begin;
+    bpr::index_t correct = 0;
+    for (bpr::index_t i = 0; i < count; ++i)
+        correct += argmax(logits.data() + i * classes, classes) ==
+                   data.test.labels[static_cast<std::size_t>(i)];
+    const double accuracy = static_cast<double>(correct) / static_cast<double>(count);
+
+    // Latency: one image per call, on an engine sized for one image.
+    options.max_batch = 1;
+    auto single = bpr::infer::compile(model, input, options);
+    const bpr::index_t timed = std::min(count, s.latency_images);
+    double latency_ms = std::nan(""), latency_cpu_ms = std::nan("");
+    if (timed > 0) {
+        std::vector<float> out(static_cast<std::size_t>(classes));
+        single.forward(images.data(), 1, out.data());
+        const auto t0 = clock::now();
+        const double c0 = cpu_seconds();
+        for (bpr::index_t i = 0; i < timed; ++i)
+            single.forward(images.data() + i * image_size, 1, out.data());
+        latency_ms = 1e3 * std::chrono::duration<double>(clock::now() - t0).count() / double(timed);
+        latency_cpu_ms = 1e3 * (cpu_seconds() - c0) / double(timed);
+    }
+
+    double masked_accuracy = std::nan("");
+    if (s.compare) {
+        bpr::data::dataset subset = data.test;
+        if (count < data.test.size()) {
+            std::vector<bpr::index_t> first(static_cast<std::size_t>(count));
+            for (bpr::index_t i = 0; i < count; ++i)
+                first[static_cast<std::size_t>(i)] = i;
+            subset = bpr::data::subset(data.test, first);
+        }
+        masked_accuracy = bpr::evaluate(model, subset, 256, norm).accuracy;
+    }
+
+    std::printf("test accuracy %.2f%% on %lld images", 100 * accuracy,
+                static_cast<long long>(count));
+    if (s.compare) std::printf(" (masked model's own eval: %.2f%%)", 100 * masked_accuracy);
+    std::printf(
+        "\nbatch-1 latency %.3f ms (CPU %.3f ms) over %lld images; batch %lld: %.1f "
+        "images/s (CPU %.3f ms per image); %d thread(s)\n",
+        latency_ms, latency_cpu_ms, static_cast<long long>(timed), static_cast<long long>(s.batch),
+        double(count) / seconds, 1e3 * cpu / double(count), s.threads);
+
+    if (!s.json.empty()) {
+        std::vector<bpr::json_object> layers;
+        for (const auto& l : engine.layers()) {
+            bpr::json_object j;
+            j.set("name", l.name)
+                .set("kind", l.kind)
+                .set("shape", l.shape)
+                .set("kernel", bpr::infer::path_name(l.chosen))
+                .set("density", l.density())
+                .set("nonzeros", l.nonzeros)
+                .set("weights", l.weights)
+                .set("crossover_density", l.crossover)
+                .set("batchnorm_folded", l.folded_batchnorm)
+                .set("epilogue", l.fused);
+            layers.push_back(j);
+        }
+        bpr::json_object j;
+        j.set("model", s.model)
+            .set("file", s.sparse.empty() ? s.checkpoint : s.sparse)
+            .set("data", data.test.source)
+            .set("test_images", count)
+            .set("test_accuracy", accuracy)
+            .set("masked_model_accuracy", masked_accuracy)
+            .set("latency_ms_batch1", latency_ms)
+            .set("latency_cpu_ms_batch1", latency_cpu_ms)
+            .set("images_per_second", double(count) / seconds)
+            .set("cpu_ms_per_image", 1e3 * cpu / double(count))
+            .set("batch", s.batch)
+            .set("threads", s.threads)
+            .set("buffer_bytes", engine.buffer_bytes())
+            .set("layers", layers);
+        bpr::write_file_atomically(s.json, j.str() + "\n");
+    }
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const settings s = parse(argc, argv);
+    bpr::set_threads(s.threads);
+    try {
+        const data_pair data = load_data(s.data);
+        const bpr::index_t channels = data.test.channels(), size = data.test.height();
+        const bpr::index_t classes = data.test.num_classes > 0 ? data.test.num_classes : 10;
+        // Two models only: each one instantiates the whole program again (compile time);
+        // the engine itself also compiles ResNet-20 option B and VGG-16.
+        if (s.model == "resnet20")
+            return run(s, bpr::models::resnet20<float>(channels, classes), data);
+        return run(s, bpr::models::lenet5<float>(channels, size, classes), data);
+    } catch (const bpr::error& e) {
+        std::fprintf(stderr, "bpr-infer: %s\n", e.what());
+        return 1;
+    }
+}

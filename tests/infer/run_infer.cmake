@@ -1,0 +1,52 @@
+# cmake -P run_infer.cmake: bpr-prune writes a 95% LeNet-5 sparse file, bpr-infer runs
+# it on 2000 Fashion-MNIST test images; the JSON must hold the documented fields and the
+# engine's accuracy must equal the masked model's own eval forward on the same images.
+file(REMOVE_RECURSE "${OUT_DIR}")
+file(MAKE_DIRECTORY "${OUT_DIR}")
+execute_process(COMMAND "${PRUNE}" --checkpoint "${CHECKPOINT}" --budget 95% --finetune-epochs 0
+                        --no-eval --threads 1 --quiet --out "${OUT_DIR}/lenet.bprs"
+                RESULT_VARIABLE code OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT code EQUAL 0)
+  message(FATAL_ERROR "bpr-prune failed (${code}):\n${out}\n${err}")
+endif()
+execute_process(COMMAND "${INFER}" --sparse "${OUT_DIR}/lenet.bprs" --limit 2000
+                        --latency-images 50 --batch 16 --threads 1 --json "${OUT_DIR}/infer.json"
+                RESULT_VARIABLE code OUTPUT_VARIABLE out ERROR_VARIABLE err)
+message(STATUS "${out}")
+if(NOT code EQUAL 0)
+  message(FATAL_ERROR "bpr-infer failed (${code}):\n${err}")
+endif()
+file(READ "${OUT_DIR}/infer.json" summary)
+foreach(field test_accuracy masked_model_accuracy latency_ms_batch1 images_per_second
+              buffer_bytes)
+  string(JSON value GET "${summary}" ${field})
+  if(value STREQUAL "null" OR value LESS_EQUAL 0)
+    message(FATAL_ERROR "infer.json: ${field} is ${value}")
+  endif()
+  set(${field} ${value})
+endforeach()
+if(NOT test_accuracy STREQUAL masked_model_accuracy)
+  message(FATAL_ERROR "engine accuracy ${test_accuracy} differs from the masked model's "
+                      "${masked_model_accuracy}")
+endif()
+if(test_accuracy LESS 0.5)
+  message(FATAL_ERROR "accuracy ${test_accuracy} is too low for LeNet-5 at 95%")
+endif()
+string(JSON layer_count LENGTH "${summary}" layers)
+if(NOT layer_count EQUAL 5)
+  message(FATAL_ERROR "infer.json: ${layer_count} layers, expected LeNet-5's 5")
+endif()
+string(JSON kernel GET "${summary}" layers 0 kernel)
+string(JSON density GET "${summary}" layers 0 density)
+if(NOT (kernel STREQUAL "sparse" OR kernel STREQUAL "dense") OR density GREATER 1)
+  message(FATAL_ERROR "infer.json: layer 0 has kernel '${kernel}', density ${density}")
+endif()
+# A file of another architecture must fail with a clear error, not a crash.
+execute_process(COMMAND "${INFER}" --model resnet20 --sparse "${OUT_DIR}/lenet.bprs"
+                        --no-compare --limit 10
+                RESULT_VARIABLE code OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT code EQUAL 1 OR NOT err MATCHES "lenet.bprs")
+  message(FATAL_ERROR "bpr-infer on a wrong architecture: exit ${code}, message:\n${err}")
+endif()
+message(STATUS "test accuracy ${test_accuracy} (masked model ${masked_model_accuracy}), "
+               "latency ${latency_ms_batch1} ms, ${images_per_second} images/s")
