@@ -345,6 +345,24 @@ struct context {
     }
 };
 
+// The settings and dense accuracies every --json summary starts with.
+bpr::json_object run_summary(const settings& s, double dense_val, double dense_test) {
+    bpr::json_object j;
+    j.set("model", s.model)
+        .set("data", s.data)
+        .set("format", s.format)
+        .set("criterion", s.criterion)
+        .set("allocation", s.allocation)
+        .set("schedule", s.schedule)
+        .set("finetune_epochs_per_round", s.finetune_epochs)
+        .set("lr", s.lr)
+        .set("seed", static_cast<std::int64_t>(s.seed))
+        .set("threads", s.threads)
+        .set("dense_test_accuracy", dense_test)
+        .set("dense_val_accuracy", dense_val);
+    return j;
+}
+
 // The chosen pruner behind one signature: the criterion x allocation x schedule types
 // are composed at compile time (bpr::pruner), but the program picks them from flags,
 // so each combination is compiled once here and everything after is shared code.
@@ -398,14 +416,8 @@ int prune_and_report(context<Model>& ctx, const prune_method<Model>& prune, doub
     }
     if (!s.report.empty()) bpr::write_file_atomically(s.report, report.to_json().str() + "\n");
     if (!s.json.empty()) {
-        bpr::json_object j;
-        j.set("model", s.model)
-            .set("data", s.data)
-            .set("budget", s.budget)
-            .set("format", s.format)
-            .set("criterion", s.criterion)
-            .set("allocation", s.allocation)
-            .set("schedule", s.schedule)
+        bpr::json_object j = run_summary(s, dense_val, dense_test);
+        j.set("budget", s.budget)
             .set("sparsity", report.sparsity)
             .set("nonzeros", static_cast<std::int64_t>(report.nonzeros))
             .set("prunable", static_cast<std::int64_t>(report.prunable))
@@ -415,12 +427,6 @@ int prune_and_report(context<Model>& ctx, const prune_method<Model>& prune, doub
             .set("budget_nonzeros", static_cast<std::int64_t>(result.budget.nonzeros))
             .set("test_accuracy", test)
             .set("val_accuracy", val)
-            .set("dense_test_accuracy", dense_test)
-            .set("dense_val_accuracy", dense_val)
-            .set("finetune_epochs_per_round", s.finetune_epochs)
-            .set("lr", s.lr)
-            .set("seed", static_cast<std::int64_t>(s.seed))
-            .set("threads", s.threads)
             .set("prune_seconds", prune_seconds)
             .set("dense_seconds", start_seconds)
             .set("rounds", rounds);
@@ -575,20 +581,8 @@ int sweep_and_report(context<Model>& ctx, const prune_method<Model>& prune, doub
             .set("found", cliff.found)
             .set("cliff_sparsity", can_choose ? cliff.cliff_sparsity : -1.0)
             .set("suggested_target", can_choose ? cliff.suggested_target : -1.0);
-        bpr::json_object j;
-        j.set("model", s.model)
-            .set("data", s.data)
-            .set("format", s.format)
-            .set("criterion", s.criterion)
-            .set("allocation", s.allocation)
-            .set("schedule", s.schedule)
-            .set("fraction", s.fraction)
-            .set("finetune_epochs_per_round", s.finetune_epochs)
-            .set("lr", s.lr)
-            .set("seed", static_cast<std::int64_t>(s.seed))
-            .set("threads", s.threads)
-            .set("dense_test_accuracy", dense_test)
-            .set("dense_val_accuracy", dense_val)
+        bpr::json_object j = run_summary(s, dense_val, dense_test);
+        j.set("fraction", s.fraction)
             .set("seconds", std::chrono::duration<double>(clock::now() - begin).count())
             .set("sweep", sweep)
             .set("cliff", c);
