@@ -170,3 +170,57 @@ TEST_CASE("images: PNG chunk lengths and CRCs are checked before stb_image", "[h
                         "crc.png: cannot decode the image: PNG chunk 'IDAT'", "field 'CRC' is",
                         "(corrupt file)");
 }
+
+namespace {
+
+// Byte offset of the first segment with `marker` (FF <marker>) in a JPEG written by
+// stb_image_write, which puts every table before its single scan.
+std::size_t jpeg_segment(const bytes& jpeg, std::uint8_t marker) {
+    std::size_t at = 2;
+    while (at + 4 <= jpeg.size() && jpeg[at] == 0xff) {
+        if (jpeg[at + 1] == marker) return at;
+        at += 2 + ((std::size_t{jpeg[at + 2]} << 8) | jpeg[at + 3]);
+    }
+    FAIL("no JPEG segment FF" << int{marker});
+    return 0;
+}
+
+}  // namespace
+
+TEST_CASE("images: a JPEG scan may only use tables that a segment defined", "[hostile][image]") {
+    // Found by bpr_fuzz_image: a mutated JFIF whose DHT segment defines AC table 2 where
+    // its scan uses AC table 0; stb_image then decodes with uninitialised tables and read from
+    // a wild address (a SEGV under ASan, or garbage pixels).
+    const bytes fuzz_segv = bpr_test::read_file(std::string(BPR_TEST_DATA_DIR) +
+                                                "/images/fuzz_undefined_huffman_table.jpg");
+    BPR_REQUIRE_REJECTS(decode(fuzz_segv, "segv.jpg"),
+                        "segv.jpg: cannot decode the image: JPEG scan at byte 593 uses Huffman "
+                        "table AC 0 for component 1, which no DHT segment before it defines");
+
+    const bytes good = encode(6, 5, 3, true);
+    REQUIRE(decode(good).size() == 90);
+    const std::size_t dht = jpeg_segment(good, 0xc4), dqt = jpeg_segment(good, 0xdb),
+                      sos = jpeg_segment(good, 0xda);
+
+    bytes no_huffman = good;  // the DHT segment turned into a comment
+    no_huffman[dht + 1] = 0xfe;
+    BPR_REQUIRE_REJECTS(decode(no_huffman, "h.jpg"),
+                        "h.jpg: cannot decode the image: JPEG scan at byte ",
+                        "uses Huffman table "
+                        "DC 0 for component 1, which no DHT segment before it defines");
+    bytes no_quant = good;
+    no_quant[dqt + 1] = 0xfe;
+    BPR_REQUIRE_REJECTS(decode(no_quant, "q.jpg"),
+                        "uses quantisation table 0 for component 1, which no DQT segment");
+    bytes undefined_table = good;  // scan component 2 asks for DC table 3
+    undefined_table[sos + 8] = static_cast<std::uint8_t>(0x30 | (good[sos + 8] & 15));
+    BPR_REQUIRE_REJECTS(decode(undefined_table, "t.jpg"),
+                        "uses Huffman table DC 3 for component 2");
+
+    bytes long_segment = good;  // a DHT length running past the end of the file
+    long_segment[dht + 2] = 0xff;
+    long_segment[dht + 3] = 0xff;
+    BPR_REQUIRE_REJECTS(decode(long_segment, "l.jpg"),
+                        "l.jpg: cannot decode the image: JPEG segment FFC4 at byte ",
+                        "field 'length' is 65535 but");
+}

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <new>
 #include <span>
@@ -139,6 +140,127 @@ inline void check_png_chunks(std::span<const unsigned char> bytes, const std::st
     }
 }
 
+// Walks the marker segments of a JPEG before stb_image sees it. stb_image keeps its
+// Huffman and quantisation tables in uninitialised memory and trusts a scan to name
+// only tables that a DHT/DQT segment defined; a scan that names an undefined Huffman
+// table makes it index with garbage (found by fuzzing: a read at a wild address). So
+// every table a scan uses must have been defined, and every segment must fit in the
+// file. Entropy-coded data is skipped, not checked: it cannot address memory.
+inline void check_jpeg_segments(std::span<const unsigned char> bytes, const std::string& name) {
+    const auto hex = [](unsigned value) {
+        return concat("0123456789ABCDEF"[(value >> 4) & 15], "0123456789ABCDEF"[value & 15]);
+    };
+    bool huffman_defined[2][4] = {};  // [DC = 0, AC = 1][table id]
+    bool quant_defined[4] = {};
+    int component_quant[256];  // SOF component id -> quantisation table, -1 if none
+    std::fill(std::begin(component_quant), std::end(component_quant), -1);
+    bool progressive = false;
+    std::size_t at = 2;  // after SOI
+    while (at < bytes.size()) {
+        // stb_image skips stray bytes between segments, and so must this walk, so that
+        // both see the same markers; then any number of 0xFF fill bytes.
+        if (bytes[at] != 0xff) {
+            ++at;
+            continue;
+        }
+        while (at < bytes.size() && bytes[at] == 0xff)
+            ++at;
+        if (at >= bytes.size()) return;  // truncated: stb_image says so
+        const unsigned marker = bytes[at];
+        const std::size_t marker_at = at - 1;
+        ++at;
+        if (marker == 0xd9) return;                                          // EOI
+        if (marker == 0x01 || (marker >= 0xd0 && marker <= 0xd7)) continue;  // no length
+        BPR_REQUIRE(bytes.size() - at >= 2, name, ": cannot decode the image: JPEG segment FF",
+                    hex(marker), " at byte ", marker_at, " is truncated before its length");
+        const std::size_t length = (std::size_t{bytes[at]} << 8) | bytes[at + 1];
+        BPR_REQUIRE(length >= 2 && length <= bytes.size() - at, name,
+                    ": cannot decode the image: JPEG segment FF", hex(marker), " at byte ",
+                    marker_at, ": field 'length' is ", length, " but ", bytes.size() - at,
+                    " bytes are left (truncated or corrupt)");
+        const std::span<const unsigned char> payload = bytes.subspan(at + 2, length - 2);
+        const auto require_payload = [&](std::size_t needed) {
+            BPR_REQUIRE(needed <= payload.size(), name,
+                        ": cannot decode the image: JPEG segment FF", hex(marker), " at byte ",
+                        marker_at, " needs ", needed, " bytes but its length field gives ",
+                        payload.size());
+        };
+        at += length;
+        if (marker == 0xc4) {  // DHT: one or more tables
+            std::size_t p = 0;
+            while (p < payload.size()) {
+                require_payload(p + 17);
+                const unsigned table_class = payload[p] >> 4, id = payload[p] & 15;
+                std::size_t symbols = 0;
+                for (std::size_t i = 1; i <= 16; ++i)
+                    symbols += payload[p + i];
+                require_payload(p + 17 + symbols);
+                if (table_class <= 1 && id <= 3) huffman_defined[table_class][id] = true;
+                p += 17 + symbols;
+            }
+        } else if (marker == 0xdb) {  // DQT: one or more tables of 8- or 16-bit entries
+            std::size_t p = 0;
+            while (p < payload.size()) {
+                const std::size_t size = 1 + ((payload[p] >> 4) != 0 ? 128 : 64);
+                require_payload(p + size);
+                if ((payload[p] & 15) <= 3) quant_defined[payload[p] & 15] = true;
+                p += size;
+            }
+        } else if (marker == 0xc0 || marker == 0xc1 || marker == 0xc2) {  // SOF
+            require_payload(6);
+            const std::size_t components = payload[5];
+            require_payload(6 + 3 * components);
+            progressive = marker == 0xc2;
+            for (std::size_t c = 0; c < components; ++c)
+                component_quant[payload[6 + 3 * c]] = payload[8 + 3 * c];
+        } else if (marker == 0xda) {  // SOS, then entropy-coded data up to the next marker
+            require_payload(1);
+            const std::size_t components = payload[0];
+            require_payload(4 + 2 * components);
+            const unsigned spectral_start = payload[1 + 2 * components];
+            const unsigned approximation_high = payload[3 + 2 * components] >> 4;
+            const bool uses_dc = !progressive || (spectral_start == 0 && approximation_high == 0);
+            const bool uses_ac = !progressive || spectral_start != 0;
+            for (std::size_t c = 0; c < components; ++c) {
+                const unsigned id = payload[1 + 2 * c];
+                const unsigned dc = payload[2 + 2 * c] >> 4, ac = payload[2 + 2 * c] & 15;
+                const auto require_huffman = [&](bool used, int table_class, unsigned table) {
+                    BPR_REQUIRE(!used || table > 3 || huffman_defined[table_class][table], name,
+                                ": cannot decode the image: JPEG scan at byte ", marker_at,
+                                " uses Huffman table ", table_class == 0 ? "DC " : "AC ", table,
+                                " for component ", id, ", which no DHT segment before it defines");
+                };
+                require_huffman(uses_dc, 0, dc);
+                require_huffman(uses_ac, 1, ac);
+                const int quant = component_quant[id];
+                BPR_REQUIRE(quant < 0 || quant > 3 || quant_defined[quant], name,
+                            ": cannot decode the image: JPEG scan at byte ", marker_at,
+                            " uses quantisation table ", quant, " for component ", id,
+                            ", which no DQT segment before it defines");
+            }
+            // A marker inside entropy-coded data is 0xFF followed by anything but a
+            // stuffed zero or a restart marker (RST0-7).
+            while (at < bytes.size()) {
+                if (bytes[at] != 0xff) {
+                    ++at;
+                    continue;
+                }
+                std::size_t next = at + 1;
+                while (next < bytes.size() && bytes[next] == 0xff)
+                    ++next;
+                if (next >= bytes.size()) return;
+                const unsigned byte = bytes[next];
+                if (byte == 0x00 || (byte >= 0xd0 && byte <= 0xd7)) {
+                    at = next + 1;
+                    continue;
+                }
+                at = next - 1;  // the last 0xFF before the marker code
+                break;
+            }
+        }
+    }
+}
+
 // Only PNG and JPEG reach stb_image: it would also decode GIF, BMP, PSD, TGA, HDR, PIC
 // and PNM, whose decoders are larger attack surface and which the folder loader does
 // not list; and stbi_info and stbi_load probe formats in different orders, so a file
@@ -149,6 +271,7 @@ inline void require_png_or_jpeg(std::span<const unsigned char> bytes, const std:
     const bool is_png = bytes.size() >= 8 && std::equal(png, png + 8, bytes.begin());
     const bool is_jpeg = bytes.size() >= 3 && std::equal(jpeg, jpeg + 3, bytes.begin());
     if (is_png) check_png_chunks(bytes, name);
+    if (is_jpeg) check_jpeg_segments(bytes, name);
     if (is_png || is_jpeg) return;
     std::string start;
     for (std::size_t i = 0; i < std::min<std::size_t>(bytes.size(), 4); ++i)
