@@ -2,7 +2,7 @@
 // critical connections in steps up to a target, fine-tuning between steps.
 //
 //   bpr-regrow                                   # the embedded default (Fashion-MNIST,
-//                                                # LeNet-5, 99.5% -> 99%), < 10 min
+//                                                # LeNet-5, 99.2% -> 99%), < 10 min
 //   bpr-regrow --budget 99.5% --target 98% --steps 4 --score taylor --init dense
 //   bpr-regrow --data cifar10:DIR --model resnet20 --checkpoint r20.ckpt --budget 48KiB
 //   bpr-regrow --resume                          # continue a killed run from regrow-out/
@@ -71,21 +71,21 @@ most critical weights in steps up to a target, fine-tuning after each step.
                          models/lenet5-fashion-mnist.ckpt for lenet5 on Fashion-MNIST;
                          otherwise a dense model is trained first (--train-epochs)
   --train-epochs N       dense training when there is no checkpoint (default 15)
-  --prune MODE           one_shot (default) or iterative
-  --fraction X           iterative: fraction of remaining weights removed per round (0.2)
+  --prune MODE           iterative (default) or one_shot
+  --fraction X           iterative: fraction of remaining weights removed per round (0.8)
   --criterion NAME       magnitude (default), random, snip
   --allocation NAME      pruning allocation: global, uniform, erk, lamp (default)
   --min-density X        per-layer minimum density (default 0)
   --keep-first-dense     keep the first prunable layer dense
   --keep-last-dense      keep the last prunable layer dense
-  --budget TEXT          what the hardware accepts: 99.5% (default), 0.995, a nonzero
-                         count (308) or bytes in --format (4KiB)
+  --budget TEXT          what the hardware accepts: 99.2% (default), 0.992, a nonzero
+                         count (492) or bytes in --format (4KiB)
   --target TEXT          where regrowth stops, same kinds (default 99%)
   --format NAME          csr16 (default) or bitmap
-  --steps N              regrowth steps (default 4)
+  --steps N              regrowth steps (default 2)
   --finetune-epochs N    fine-tune epochs after each regrowth step (default 1)
   --prune-finetune-epochs N  after each pruning round (default 1)
-  --score NAME           gradient (RigL, default), momentum (SNFS), taylor (|w0 g|),
+  --score NAME           taylor (|w0 g|, default), gradient (RigL), momentum (SNFS),
                          dense (g^2 w0^2 on the dense model), random (SET)
   --score-batches N      batches of gradients per score (default 8)
   --init NAME            zero (default), dense (pre-pruning value), kaiming
@@ -93,7 +93,7 @@ most critical weights in steps up to a target, fine-tuning after each step.
   --regrow-allocation NAME  top_k, proportional, capped (default: capped top-k)
   --max-share X          capped: most of one step a layer may take (default 0.5)
   --max-density X        no layer regrows above this density (default 1)
-  --lr X                 fine-tune peak learning rate, SGD momentum 0.9, cosine (0.01)
+  --lr X                 fine-tune peak learning rate, SGD momentum 0.9, cosine (0.1)
   --train-lr X           dense training learning rate (default 0.05)
   --wd X                 weight decay (default 5e-4)
   --batch N              mini-batch size (default 128)
@@ -120,15 +120,15 @@ struct settings {
     std::string data = "fashion-mnist", model = "lenet5", checkpoint;
     bool checkpoint_given = false;
     std::int64_t train_epochs = 15;
-    std::string prune = "one_shot", criterion = "magnitude", allocation = "lamp";
-    double fraction = 0.2, min_density = 0.0;
+    std::string prune = "iterative", criterion = "magnitude", allocation = "lamp";
+    double fraction = 0.8, min_density = 0.0;
     bool keep_first_dense = false, keep_last_dense = false;
-    std::string budget = "99.5%", target = "99%", format = "csr16";
-    std::int64_t steps = 4, finetune_epochs = 1, prune_finetune_epochs = 1;
-    std::string score = "gradient", init = "zero", regrow_allocation = "capped";
+    std::string budget = "99.2%", target = "99%", format = "csr16";
+    std::int64_t steps = 2, finetune_epochs = 1, prune_finetune_epochs = 1;
+    std::string score = "taylor", init = "zero", regrow_allocation = "capped";
     std::int64_t score_batches = 8;
     double init_scale = 0.1, max_share = 0.5, max_density = 1.0;
-    double lr = 0.01, train_lr = 0.05, wd = 5e-4;
+    double lr = 0.1, train_lr = 0.05, wd = 5e-4;
     bpr::index_t batch = 128, validation = 5000;
     std::uint64_t seed = 1;
     int threads = 2;
