@@ -20,3 +20,6 @@ endif()
 
 # Kill-and-resume of bpr-regrow (issue 6).
 include(${CMAKE_CURRENT_SOURCE_DIR}/resume/resume.cmake)
+
+# bpr-infer on a sparse file written by bpr-prune (issue 5).
+include(${CMAKE_CURRENT_SOURCE_DIR}/infer/integration.cmake)
