@@ -3,7 +3,8 @@
 # then checks its summary: the run must end at the target sparsity, above chance, and
 # regrowth must not lose accuracy against the pruned start.
 file(REMOVE_RECURSE "${OUT_DIR}")
-execute_process(COMMAND "${REGROW}" --budget 99.5% --target 99% --steps 1 --finetune-epochs 1
+execute_process(COMMAND "${REGROW}" --prune one_shot --budget 99.5% --target 99% --steps 1
+                        --finetune-epochs 1
                         --prune-finetune-epochs 1 --threads 2 --seed 1 --quiet --out "${OUT_DIR}"
                 RESULT_VARIABLE code OUTPUT_VARIABLE out ERROR_VARIABLE err)
 message(STATUS "${out}")
