@@ -3,8 +3,8 @@
 # with --resume each time, then run to its end; the final model file must be byte-equal
 # and the trajectory and summary equal except for wall times.
 #
-#   cmake -DREGROW=path/to/bpr-regrow -DOUT_DIR=dir [-DKILLS=20] [-DMIN_SECONDS=2]
-#         [-DMAX_SECONDS=30] [-DSEED=1] [-DARGS="--flag value ..."]
+#   cmake -DREGROW=path/to/bpr-regrow -DOUT_DIR=dir [-DKILLS=20] [-DMIN_SECONDS=2
+#         -DMAX_SECONDS=30] [-DSEED=1] [-DARGS="--flag value ..."]
 #         [-DREFERENCE_DIR=dir] -P kill_resume.cmake
 #
 # REFERENCE_DIR: the --out of an uninterrupted run started separately (e.g. at the same
@@ -22,12 +22,6 @@ endforeach()
 if(NOT DEFINED KILLS)
   set(KILLS 20)
 endif()
-if(NOT DEFINED MIN_SECONDS)
-  set(MIN_SECONDS 2)
-endif()
-if(NOT DEFINED MAX_SECONDS)
-  set(MAX_SECONDS 30)
-endif()
 if(NOT DEFINED SEED)
   set(SEED 1)
 endif()
@@ -41,9 +35,7 @@ function(now_ms out)
   set(${out} ${ms} PARENT_SCOPE)
 endfunction()
 
-# A kill time in [MIN_SECONDS, MAX_SECONDS], as text with milliseconds.
-math(EXPR min_ms "${MIN_SECONDS} * 1000")
-math(EXPR span_ms "${MAX_SECONDS} * 1000 - ${min_ms}")
+# A kill time in [min_ms, min_ms + span_ms) (set below), as text with milliseconds.
 string(RANDOM LENGTH 1 ALPHABET 0 RANDOM_SEED ${SEED} unused)
 function(kill_time out)
   string(RANDOM LENGTH 6 ALPHABET 0123456789 digits)
@@ -80,6 +72,21 @@ else()
   math(EXPR reference_ms "${stop} - ${start}")
 endif()
 message(STATUS "uninterrupted run: ${reference_ms} ms")
+
+# Kill times: MIN_SECONDS..MAX_SECONDS if given; otherwise 0.5-1.5 times the
+# uninterrupted run's duration / KILLS, so that the KILLS kills spread over the whole
+# run on a fast machine as on a slow one (fixed times of 1-6 s missed most of a
+# 3-second run on an idle machine).
+if(DEFINED MIN_SECONDS AND DEFINED MAX_SECONDS)
+  math(EXPR min_ms "${MIN_SECONDS} * 1000")
+  math(EXPR span_ms "${MAX_SECONDS} * 1000 - ${min_ms}")
+elseif(NOT DEFINED REFERENCE_DIR)
+  math(EXPR min_ms "${reference_ms} / (2 * ${KILLS})")
+  math(EXPR span_ms "${reference_ms} / ${KILLS}")
+else()
+  message(FATAL_ERROR "kill_resume.cmake: with REFERENCE_DIR, give MIN_SECONDS and MAX_SECONDS")
+endif()
+message(STATUS "kill times: ${min_ms} ms + up to ${span_ms} ms")
 
 # Killed and resumed.
 set(kills 0)
