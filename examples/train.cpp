@@ -18,6 +18,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -59,9 +60,12 @@ Trains a model and reports its test accuracy.
                     best epoch is then chosen on it and its weights are kept
   --seed N          seed of initialisation, split, shuffling, augmentation (default 1)
   --threads N       threads (default 2)
-  --out FILE        write a checkpoint (model, optimizer state, epoch) after every
-                    epoch and at the end (then with the best epoch's weights if --val)
-  --resume FILE     continue an interrupted run from its --out checkpoint (same flags)
+  --out FILE        write a checkpoint (model, optimizer state, epoch; with --val also
+                    the best epoch so far and its weights) atomically after every
+                    epoch, and at the end (then with the best epoch's weights if --val)
+  --resume FILE     continue an interrupted run from its --out checkpoint (same flags);
+                    with the same --threads it ends bit-identical to an uninterrupted
+                    run (not for efficientnet_b0: its dropout draws are not saved)
   --json FILE       write a JSON summary (test_accuracy, val_accuracy, epochs,
                     seconds, images_per_second, params, ...)
   --quiet           no per-epoch output
@@ -257,35 +261,90 @@ int run(const settings& s, Model& model, Optimizer& opt, const data_pair& data,
     const bpr::any_schedule schedule = make_schedule(s, lr, train.batches_per_epoch());
     const std::int64_t steps_per_epoch = train.batches_per_epoch();
 
-    // Resuming: weights, optimizer state and the epoch come from the checkpoint; the
-    // batch order, augmentation and schedule depend only on (seed, epoch), so the run
-    // continues as if it had not stopped (best-epoch tracking restarts, though).
+    // The best validation epoch so far and a copy of its weights (with --val). They
+    // are part of every checkpoint, so a resumed run picks the same best epoch.
+    std::int64_t best_epoch = -1;
+    double best_accuracy = 0.0;
+    Model best_model = model;
+
+    // Resuming: weights, optimizer state, the epoch and the best epoch come from the
+    // checkpoint; the batch order, augmentation and schedule depend only on (seed,
+    // epoch), so the run continues exactly as if it had not stopped.
     std::int64_t start_epoch = 0;
     if (!s.resume.empty()) {
-        const bpr::checkpoint_info info = bpr::load_checkpoint(s.resume, model, opt);
-        BPR_REQUIRE(info.epoch >= 0 && info.epoch <= s.epochs, s.resume, ": field 'epoch' is ",
-                    info.epoch, ", outside [0, --epochs ", s.epochs, "]");
+        const bpr::checkpoint_file file(s.resume);
+        const bpr::checkpoint_info info = file.info();
+        BPR_REQUIRE(info.epoch >= 0 && info.epoch <= s.epochs, s.resume,
+                    ": section 'meta' field 'epoch' is ", info.epoch, ", outside [0, --epochs ",
+                    s.epochs, "]");
+        if (validation != nullptr && file.has_section("best_meta")) {
+            best_epoch = file.integer("best_meta", "epoch");
+            best_accuracy = file.real("best_meta", "val_accuracy");
+            file.load_tensors("best", [&](auto&& f) {
+                bpr::visit_params(best_model, [&](std::size_t, const std::string& name, auto& p) {
+                    f(name, p.value);
+                });
+                bpr::visit_buffers(best_model,
+                                   [&](const std::string& name, auto& t) { f(name, t); });
+            });
+        } else if (validation != nullptr && info.epoch > 0) {
+            std::printf(
+                "note: %s holds no best epoch (older file): best-epoch tracking "
+                "restarts at epoch %lld\n",
+                s.resume.c_str(), static_cast<long long>(info.epoch + 1));
+        }
+        file.load_model(model, opt);
         start_epoch = info.epoch;
         std::printf("resumed from %s after epoch %lld\n", s.resume.c_str(),
                     static_cast<long long>(start_epoch));
     }
+    // Two sections: "best" holds only tensors named like the model's (load_tensors
+    // matches every entry against the model), "best_meta" the epoch and its accuracy.
+    auto best_sections = [&] {
+        bpr::checkpoint_section meta("best_meta");
+        meta.add("epoch", best_epoch);
+        meta.add("val_accuracy", best_accuracy);
+        bpr::checkpoint_section best("best");
+        bpr::visit_params(best_model, [&](std::size_t, const std::string& name, auto& p) {
+            best.add(name, p.value);
+        });
+        bpr::visit_buffers(best_model,
+                           [&](const std::string& name, auto& t) { best.add(name, t); });
+        return std::vector<bpr::checkpoint_section>{meta, best};
+    };
+    auto save = [&](std::int64_t epoch) {
+        const bpr::checkpoint_info info{.epoch = epoch, .step = epoch * steps_per_epoch};
+        if (validation == nullptr || best_epoch < 0)
+            return bpr::save_checkpoint(s.out, model, opt, info);
+        const auto extra = best_sections();
+        bpr::save_checkpoint(s.out, model, opt, info,
+                             std::span<const bpr::checkpoint_section>(extra));
+    };
 
     bpr::fit_options options{.epochs = s.epochs,
                              .start_epoch = start_epoch,
                              .schedule_by = bpr::schedule_unit::iteration,
                              .label_smoothing = s.label_smoothing,
                              .validation = validation,
-                             .restore_best = validation != nullptr,
+                             .restore_best = false,  // tracked here, to survive a resume
                              .progress = s.quiet ? nullptr : stdout};
     // A checkpoint after every epoch, so an interrupted run can be resumed.
     bpr::fit_callbacks callbacks;
     callbacks.on_epoch_end = [&](const bpr::epoch_metrics& m) {
-        if (!s.out.empty())
-            bpr::save_checkpoint(s.out, model, opt,
-                                 {.epoch = m.epoch + 1, .step = (m.epoch + 1) * steps_per_epoch});
+        if (m.validation && (best_epoch < 0 || m.validation->accuracy > best_accuracy)) {
+            best_epoch = m.epoch;
+            best_accuracy = m.validation->accuracy;
+            best_model = model;
+        }
+        if (!s.out.empty()) save(m.epoch + 1);
         return bpr::train_control::proceed;
     };
-    const bpr::fit_result result = bpr::fit(model, opt, schedule, train, options, callbacks);
+    bpr::fit_result result = bpr::fit(model, opt, schedule, train, options, callbacks);
+    if (best_epoch >= 0) {
+        model = best_model;  // the best validation epoch's weights
+        result.best_epoch = best_epoch;
+        result.best_validation_accuracy = best_accuracy;
+    }
 
     // The test set is touched once, here, after all choices are made.
     const bpr::eval_result test = bpr::evaluate(model, data.test, 256, norm);
@@ -301,8 +360,7 @@ int run(const settings& s, Model& model, Optimizer& opt, const data_pair& data,
 
     if (!s.out.empty()) {
         // The final weights (the best epoch's with --val), marked as a finished run.
-        bpr::save_checkpoint(s.out, model, opt,
-                             {.epoch = s.epochs, .step = s.epochs * steps_per_epoch});
+        save(s.epochs);
         std::printf("checkpoint written to %s\n", s.out.c_str());
     }
     if (!s.json.empty()) {
@@ -402,9 +460,7 @@ int main(int argc, char** argv) {
         return with_model(s, data.train.channels(), data.train.height(), classes, [&](auto model) {
             bpr::rng generator(s.seed);
             // LeNet-5 as PyTorch initialises it by default; the deep nets with He init.
-            bpr::initialize(model, generator,
-                            s.model == "lenet5" ? bpr::init_scheme::pytorch_default
-                                                : bpr::init_scheme::kaiming_normal);
+            bpr::initialize(model, generator, bpr::models::default_init_scheme(s.model));
             std::printf("model: %lld parameters\n",
                         static_cast<long long>(bpr::count_params(model)));
             if (s.optimizer == "adamw") {
