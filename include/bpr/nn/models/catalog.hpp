@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "bpr/core/error.hpp"
+#include "bpr/nn/init.hpp"
 #include "bpr/nn/models/densenet.hpp"
 #include "bpr/nn/models/efficientnet.hpp"
 #include "bpr/nn/models/lenet.hpp"
@@ -27,6 +28,15 @@ struct model_spec {
 inline constexpr std::array<std::string_view, 8> model_names = {
     "lenet5",    "resnet20", "resnet32",    "resnet56",
     "resnet20b", "vgg16",    "densenet121", "efficientnet_b0"};
+
+// The initialisation a program training zoo model `name` from scratch gives it (bpr-train
+// and bpr-prune both use this): LeNet-5 as torch.nn.Conv2d and nn.Linear initialise
+// themselves by default (uniform in +-1/sqrt(fan_in)), as its PyTorch twin in
+// tools/reference_models.py and benchmarks/torch_prune_baseline.py is initialised; the
+// deep nets He init (kaiming normal, fan_in), whose draws are sqrt(6) times wider.
+inline init_scheme default_init_scheme(std::string_view name) {
+    return name == "lenet5" ? init_scheme::pytorch_default : init_scheme::kaiming_normal;
+}
 
 // What it does: builds the model called `name` for `spec` and returns f(model).
 // Requires: f callable with every zoo model type (each is a distinct type, so f is
