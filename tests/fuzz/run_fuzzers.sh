@@ -5,7 +5,9 @@
 # allocation above the limits. A finding leaves its input as crash-*/leak-*/oom-*/
 # timeout-* in <build>/fuzz-findings/<target>/ and makes the script fail.
 # Environment: BPR_FUZZ_TARGETS="idx json" runs a subset; BPR_FUZZ_JOBS (default 2)
-# is the make parallelism; CXX defaults to clang++-14 (or clang++).
+# is the make parallelism; BPR_FUZZ_SEED (default 1) seeds libFuzzer's mutations, so a
+# run explores the same inputs each time (give another seed, or 0 for a random one, to
+# explore further); CXX defaults to clang++-14 (or clang++).
 set -eu
 
 seconds=${1:-10}
@@ -13,6 +15,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${2:-$root/build-fuzz}
 targets=${BPR_FUZZ_TARGETS:-"idx cifar10 image safetensors json sparse_model checkpoint"}
 jobs=${BPR_FUZZ_JOBS:-2}
+seed=${BPR_FUZZ_SEED:-1}
 if [ -z "${CXX:-}" ]; then
     if command -v clang++-14 >/dev/null 2>&1; then CXX=clang++-14; else CXX=clang++; fi
 fi
@@ -39,7 +42,7 @@ for t in $targets; do
     cp "$work/generated/$t/"* "$work/$t/" 2>/dev/null || true
     echo "== bpr_fuzz_$t: $seconds s"
     # -rss_limit_mb / -malloc_limit_mb: no input may drive a large allocation.
-    if ! "$build/tests/fuzz/bpr_fuzz_$t" "$work/$t" -max_total_time="$seconds" \
+    if ! "$build/tests/fuzz/bpr_fuzz_$t" "$work/$t" -max_total_time="$seconds" -seed="$seed" \
         -rss_limit_mb=2048 -malloc_limit_mb=512 -timeout=10 \
         -artifact_prefix="$findings/" -print_final_stats=1 2>"$work/$t.log"; then
         echo "!! bpr_fuzz_$t found a problem; log: $work/$t.log, input in $findings/"
