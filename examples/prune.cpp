@@ -38,6 +38,7 @@
 #include "bpr/io/json.hpp"
 #include "bpr/io/sparse_model.hpp"
 #include "bpr/nn/init.hpp"
+#include "bpr/nn/models/catalog.hpp"
 #include "bpr/nn/models/lenet.hpp"
 #include "bpr/nn/models/resnet.hpp"
 #include "bpr/optim.hpp"
@@ -655,7 +656,8 @@ int run(const settings& s, Model model) {
         std::printf("dense model loaded from %s\n", s.checkpoint.c_str());
     } else {
         bpr::rng generator(s.seed);
-        bpr::initialize(model, generator);
+        // As bpr-train: LeNet-5 as PyTorch initialises it, ResNet-20 with He init.
+        bpr::initialize(model, generator, bpr::models::default_init_scheme(s.model));
         std::printf("training the dense model for %lld epochs\n",
                     static_cast<long long>(s.train_epochs));
         if (s.train_epochs > 0)

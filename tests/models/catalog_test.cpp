@@ -1,7 +1,10 @@
 #include "bpr/nn/models/catalog.hpp"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <string>
+#include <string_view>
 
 TEST_CASE("with_model builds each zoo model by name", "[models][catalog]") {
     const bpr::models::model_spec color{3, 32, 10};
@@ -26,4 +29,26 @@ TEST_CASE("with_model builds each zoo model by name", "[models][catalog]") {
     });
     CHECK_THROWS_WITH(count("resnet21", color), Catch::Contains("unknown model 'resnet21'") &&
                                                     Catch::Contains("densenet121"));
+}
+
+TEST_CASE("default_init_scheme: LeNet-5 as PyTorch initialises it, the deep nets He init",
+          "[models][catalog][init]") {
+    using bpr::init_scheme;
+    CHECK(bpr::models::default_init_scheme("lenet5") == init_scheme::pytorch_default);
+    for (const std::string_view name : bpr::models::model_names)
+        if (name != "lenet5")
+            CHECK(bpr::models::default_init_scheme(name) == init_scheme::kaiming_normal);
+    // What the scheme means for LeNet-5's weights: inside +-1/sqrt(fan_in), as
+    // torch.nn.Linear's default (fc1: fan_in 400, bound 0.05), not He init's N(0, 2/400).
+    auto model = bpr::models::lenet5<float>(1, 28, 10);
+    bpr::rng generator(1);
+    bpr::initialize(model, generator, bpr::models::default_init_scheme("lenet5"));
+    double largest = 0;
+    bpr::visit_params(model, [&](std::size_t, const std::string& name, auto& p) {
+        if (name != "fc1.weight") return;
+        for (const float v : p.value)
+            largest = std::max(largest, double(std::abs(v)));
+    });
+    CHECK(largest <= 0.05);
+    CHECK(largest > 0.049);
 }
