@@ -17,14 +17,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
-#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "bpr/core/error.hpp"
 #include "bpr/core/parallel.hpp"
-#include "bpr/data/cifar10.hpp"
-#include "bpr/data/idx.hpp"
 #include "bpr/data/image_folder.hpp"
 #include "bpr/data/split.hpp"
 #include "bpr/data/transforms.hpp"
@@ -36,8 +33,13 @@
 #include "bpr/nn/models/lenet.hpp"
 #include "bpr/nn/models/resnet.hpp"
 #include "bpr/train/evaluate.hpp"
+#include "common.hpp"
+
+const char* const bpr_examples::program_name = "bpr-infer";
 
 namespace {
+
+using namespace bpr_examples;
 
 const char* const help = R"(usage: bpr-infer [flags] [IMAGE...]
 Runs a pruned model with bpr's sparse inference engine. With IMAGE files (PNG/JPEG)
@@ -70,19 +72,6 @@ struct settings {
     bool compare = true, quiet = false;
     std::vector<std::string> images;
 };
-
-[[noreturn]] void usage_error(const std::string& message) {
-    std::fprintf(stderr, "bpr-infer: %s\n(run bpr-infer --help for the flags)\n", message.c_str());
-    std::exit(2);
-}
-
-long long parse_integer(const std::string& flag, const std::string& text, long long low) {
-    char* end = nullptr;
-    const long long value = std::strtoll(text.c_str(), &end, 10);
-    if (text.empty() || *end != '\0') usage_error(flag + ": '" + text + "' is not an integer");
-    if (value < low) usage_error(flag + ": " + text + " is below " + std::to_string(low));
-    return value;
-}
 
 settings parse(int argc, char** argv) {
     settings s;
@@ -138,39 +127,8 @@ settings parse(int argc, char** argv) {
     }
     if (s.sparse.empty() == s.checkpoint.empty())
         usage_error("give exactly one of --sparse FILE and --checkpoint FILE");
-    if (s.model != "lenet5" && s.model != "resnet20")
-        usage_error("--model: '" + s.model + "' is not lenet5 or resnet20");
+    require_one_of("--model", s.model, {"lenet5", "resnet20"});
     return s;
-}
-
-struct data_pair {
-    bpr::data::dataset train, test;
-};
-
-data_pair load_data(const std::string& spec) {
-    using bpr::data::subset_kind;
-    const auto colon = spec.find(':');
-    const std::string kind = spec.substr(0, colon);
-    const std::string dir = colon == std::string::npos ? "" : spec.substr(colon + 1);
-    if (kind == "fashion-mnist") {
-        const std::string root = dir.empty() ? bpr::data::default_fashion_mnist_dir : dir;
-        return {bpr::data::load_fashion_mnist(subset_kind::train, root),
-                bpr::data::load_fashion_mnist(subset_kind::test, root)};
-    }
-    if (dir.empty()) usage_error("--data " + kind + " needs a folder: " + kind + ":DIR");
-    if (kind == "cifar10") {
-        std::filesystem::path root = dir;
-        if (std::filesystem::is_directory(root / "cifar-10-batches-bin"))
-            root /= "cifar-10-batches-bin";
-        return {bpr::data::load_cifar10(root, subset_kind::train),
-                bpr::data::load_cifar10(root, subset_kind::test)};
-    }
-    if (kind == "folder") {
-        const std::filesystem::path root = dir;
-        return {bpr::data::load_image_folder(root / "train"),
-                bpr::data::load_image_folder(root / "test")};
-    }
-    usage_error("--data: unknown kind '" + kind + "'");
 }
 
 double cpu_seconds() {
@@ -327,14 +285,7 @@ int run(const settings& s, Model model, const data_pair& data) {
 
     double masked_accuracy = std::nan("");
     if (s.compare) {
-        bpr::data::dataset subset = data.test;
-        if (count < data.test.size()) {
-            std::vector<bpr::index_t> first(static_cast<std::size_t>(count));
-            for (bpr::index_t i = 0; i < count; ++i)
-                first[static_cast<std::size_t>(i)] = i;
-            subset = bpr::data::subset(data.test, first);
-        }
-        masked_accuracy = bpr::evaluate(model, subset, 256, norm).accuracy;
+        masked_accuracy = bpr::evaluate(model, first_images(data.test, count), 256, norm).accuracy;
     }
 
     std::printf("test accuracy %.2f%% on %lld images", 100 * accuracy,

@@ -21,7 +21,6 @@
 // library's types and forwards to one of them: a concept is a contract, not a list.
 
 #include <chrono>
-#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -36,9 +35,6 @@
 #include "bpr/core/parallel.hpp"
 #include "bpr/core/rng.hpp"
 #include "bpr/data/batch_loader.hpp"
-#include "bpr/data/cifar10.hpp"
-#include "bpr/data/idx.hpp"
-#include "bpr/data/image_folder.hpp"
 #include "bpr/data/split.hpp"
 #include "bpr/data/transforms.hpp"
 #include "bpr/io/atomic_file.hpp"
@@ -52,12 +48,17 @@
 #include "bpr/pipeline.hpp"
 #include "bpr/pipeline/resume.hpp"
 #include "bpr/train.hpp"
+#include "common.hpp"
 
 #ifndef BPR_SOURCE_DIR
 #define BPR_SOURCE_DIR "."
 #endif
 
+const char* const bpr_examples::program_name = "bpr-regrow";
+
 namespace {
+
+using namespace bpr_examples;
 
 const char* usage = R"(usage: bpr-regrow [flags]
 
@@ -138,38 +139,6 @@ struct settings {
     bpr::index_t train_images = 0, test_images = 0;  // 0: all
     bool quiet = false;
 };
-
-[[noreturn]] void usage_error(const std::string& message) {
-    std::fprintf(stderr, "bpr-regrow: %s\n(run bpr-regrow --help for the flags)\n",
-                 message.c_str());
-    std::exit(2);
-}
-
-double parse_number(const std::string& flag, const std::string& text) {
-    char* end = nullptr;
-    const double value = std::strtod(text.c_str(), &end);
-    if (text.empty() || *end != '\0' || !std::isfinite(value))
-        usage_error(flag + ": '" + text + "' is not a number");
-    return value;
-}
-
-std::int64_t parse_integer(const std::string& flag, const std::string& text, std::int64_t low) {
-    char* end = nullptr;
-    const long long value = std::strtoll(text.c_str(), &end, 10);
-    if (text.empty() || *end != '\0') usage_error(flag + ": '" + text + "' is not an integer");
-    if (value < low) usage_error(flag + ": " + text + " is below " + std::to_string(low));
-    return value;
-}
-
-void require_one_of(const std::string& flag, const std::string& value,
-                    const std::vector<std::string>& allowed) {
-    for (const auto& a : allowed)
-        if (a == value) return;
-    std::string list;
-    for (const auto& a : allowed)
-        list += (list.empty() ? "" : ", ") + a;
-    usage_error(flag + ": unknown value '" + value + "' (expected one of: " + list + ")");
-}
 
 settings parse(int argc, char** argv) {
     settings s;
@@ -344,47 +313,6 @@ struct chosen_init {
 using recipe =
     bpr::pipeline<bpr::prune_to_budget<chosen_criterion, chosen_allocation, chosen_schedule>,
                   bpr::score<chosen_score>, bpr::regrow<chosen_allocation, chosen_init>>;
-
-// ---- Data. ----
-
-struct data_pair {
-    bpr::data::dataset train, test;
-};
-
-data_pair load_data(const std::string& spec) {
-    using bpr::data::subset_kind;
-    const auto colon = spec.find(':');
-    const std::string kind = spec.substr(0, colon);
-    const std::string dir = colon == std::string::npos ? "" : spec.substr(colon + 1);
-    if (kind == "fashion-mnist") {
-        const std::string root = dir.empty() ? bpr::data::default_fashion_mnist_dir : dir;
-        return {bpr::data::load_fashion_mnist(subset_kind::train, root),
-                bpr::data::load_fashion_mnist(subset_kind::test, root)};
-    }
-    if (dir.empty()) usage_error("--data " + kind + " needs a folder: " + kind + ":DIR");
-    if (kind == "cifar10") {
-        std::filesystem::path root = dir;
-        if (std::filesystem::is_directory(root / "cifar-10-batches-bin"))
-            root /= "cifar-10-batches-bin";
-        return {bpr::data::load_cifar10(root, subset_kind::train),
-                bpr::data::load_cifar10(root, subset_kind::test)};
-    }
-    if (kind == "folder") {
-        const std::filesystem::path root = dir;
-        return {bpr::data::load_image_folder(root / "train"),
-                bpr::data::load_image_folder(root / "test")};
-    }
-    usage_error("--data: unknown kind '" + kind + "'");
-}
-
-// The first `count` images of `data` (all if count is 0 or larger).
-bpr::data::dataset first_images(bpr::data::dataset data, bpr::index_t count) {
-    if (count == 0 || count >= data.size()) return data;
-    std::vector<bpr::index_t> indices(static_cast<std::size_t>(count));
-    for (bpr::index_t i = 0; i < count; ++i)
-        indices[static_cast<std::size_t>(i)] = i;
-    return bpr::data::subset(data, indices);
-}
 
 // Every setting that changes the run, one "flag=value" per line: stored in the
 // checkpoint and compared on --resume, so a resume with other flags is refused.

@@ -9,11 +9,9 @@
 // once at the end, and write the checkpoint and a JSON summary.
 
 #include <chrono>
-#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 #include <functional>
 #include <limits>
 #include <map>
@@ -33,8 +31,13 @@
 #include "bpr/nn/models.hpp"
 #include "bpr/optim.hpp"
 #include "bpr/train.hpp"
+#include "common.hpp"
+
+const char* const bpr_examples::program_name = "bpr-train";
 
 namespace {
+
+using namespace bpr_examples;
 
 const char* usage = R"(usage: bpr-train [flags]
 
@@ -94,38 +97,6 @@ struct settings {
     std::string json;
     bool quiet = false;
 };
-
-[[noreturn]] void usage_error(const std::string& message) {
-    std::fprintf(stderr, "bpr-train: %s\n(run bpr-train --help for the flags)\n", message.c_str());
-    std::exit(2);
-}
-
-double parse_number(const std::string& flag, const std::string& text) {
-    char* end = nullptr;
-    const double value = std::strtod(text.c_str(), &end);
-    if (text.empty() || *end != '\0' || !std::isfinite(value))
-        usage_error(flag + ": '" + text + "' is not a number");
-    return value;
-}
-
-std::int64_t parse_integer(const std::string& flag, const std::string& text, std::int64_t low) {
-    char* end = nullptr;
-    const long long value = std::strtoll(text.c_str(), &end, 10);
-    if (text.empty() || *end != '\0') usage_error(flag + ": '" + text + "' is not an integer");
-    if (value < low)
-        usage_error(flag + ": " + text + " is below the minimum " + std::to_string(low));
-    return value;
-}
-
-void require_one_of(const std::string& flag, const std::string& value,
-                    const std::vector<std::string>& allowed) {
-    for (const auto& a : allowed)
-        if (a == value) return;
-    std::string list;
-    for (const auto& a : allowed)
-        list += (list.empty() ? "" : ", ") + a;
-    usage_error(flag + ": unknown value '" + value + "' (expected one of: " + list + ")");
-}
 
 settings parse(int argc, char** argv) {
     settings s;
@@ -192,39 +163,6 @@ settings parse(int argc, char** argv) {
         usage_error("--warmup " + std::to_string(s.warmup) + " must be below --epochs " +
                     std::to_string(s.epochs));
     return s;
-}
-
-// The training and test halves of the data named by --data.
-struct data_pair {
-    bpr::data::dataset train, test;
-};
-
-data_pair load_data(const std::string& spec) {
-    using bpr::data::subset_kind;
-    const auto colon = spec.find(':');
-    const std::string kind = spec.substr(0, colon);
-    const std::string dir = colon == std::string::npos ? "" : spec.substr(colon + 1);
-    if (kind == "fashion-mnist") {
-        const std::string root = dir.empty() ? bpr::data::default_fashion_mnist_dir : dir;
-        return {bpr::data::load_fashion_mnist(subset_kind::train, root),
-                bpr::data::load_fashion_mnist(subset_kind::test, root)};
-    }
-    if (kind == "cifar10" || kind == "folder") {
-        if (dir.empty()) usage_error("--data " + kind + " needs a folder: " + kind + ":DIR");
-        if (kind == "cifar10") {
-            std::filesystem::path root = dir;
-            if (std::filesystem::is_directory(root / "cifar-10-batches-bin"))
-                root /= "cifar-10-batches-bin";
-            return {bpr::data::load_cifar10(root, subset_kind::train),
-                    bpr::data::load_cifar10(root, subset_kind::test)};
-        }
-        const std::filesystem::path root = dir;
-        auto train = bpr::data::load_image_folder(root / "train");
-        auto test = bpr::data::load_image_folder(root / "test");
-        return {std::move(train), std::move(test)};
-    }
-    usage_error("--data: unknown kind '" + kind +
-                "' (expected fashion-mnist, fashion-mnist:DIR, cifar10:DIR or folder:DIR)");
 }
 
 bpr::any_schedule make_schedule(const settings& s, double lr, std::int64_t steps_per_epoch) {
