@@ -42,6 +42,7 @@
 #include "bpr/io/json.hpp"
 #include "bpr/io/sparse_model.hpp"
 #include "bpr/nn/init.hpp"
+#include "bpr/nn/models/catalog.hpp"
 #include "bpr/nn/models/lenet.hpp"
 #include "bpr/nn/models/resnet.hpp"
 #include "bpr/optim.hpp"
@@ -400,7 +401,9 @@ int run(settings s, Model model) {
                     default_data ? " (models/lenet5-fashion-mnist.ckpt not found)" : "",
                     static_cast<long long>(s.train_epochs));
         bpr::rng generator(s.seed);
-        bpr::initialize(model, generator);
+        // As bpr-train and bpr-prune: He init would make LeNet-5's fc layers sqrt(6)x
+        // wider than PyTorch's, and global magnitude pruning would favour them.
+        bpr::initialize(model, generator, bpr::models::default_init_scheme(s.model));
         bpr::data::batch_loader loader(parts.train, train_options);
         bpr::sgd<float> opt({.lr = s.train_lr, .momentum = 0.9, .weight_decay = s.wd});
         bpr::fit(model, opt, bpr::cosine_lr{.base = s.train_lr}, loader,
