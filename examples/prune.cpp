@@ -46,8 +46,13 @@
 #include "bpr/prune.hpp"
 #include "bpr/report/svg.hpp"
 #include "bpr/train.hpp"
+#include "common.hpp"
+
+const char* const bpr_examples::program_name = "bpr-prune";
 
 namespace {
+
+using namespace bpr_examples;
 
 const char* usage = R"(usage: bpr-prune [flags]
 
@@ -122,27 +127,6 @@ struct settings {
     std::string plot, csv;
 };
 
-[[noreturn]] void usage_error(const std::string& message) {
-    std::fprintf(stderr, "bpr-prune: %s\n(run bpr-prune --help for the flags)\n", message.c_str());
-    std::exit(2);
-}
-
-double parse_number(const std::string& flag, const std::string& text) {
-    char* end = nullptr;
-    const double value = std::strtod(text.c_str(), &end);
-    if (text.empty() || *end != '\0' || !std::isfinite(value))
-        usage_error(flag + ": '" + text + "' is not a number");
-    return value;
-}
-
-std::int64_t parse_integer(const std::string& flag, const std::string& text, std::int64_t low) {
-    char* end = nullptr;
-    const long long value = std::strtoll(text.c_str(), &end, 10);
-    if (text.empty() || *end != '\0') usage_error(flag + ": '" + text + "' is not an integer");
-    if (value < low) usage_error(flag + ": " + text + " is below " + std::to_string(low));
-    return value;
-}
-
 // "50,90,99.5" (percent) -> {0.5, 0.9, 0.995}, ascending.
 std::vector<double> parse_sweep(const std::string& flag, const std::string& text) {
     std::vector<double> sparsities;
@@ -159,16 +143,6 @@ std::vector<double> parse_sweep(const std::string& flag, const std::string& text
     std::sort(sparsities.begin(), sparsities.end());
     sparsities.erase(std::unique(sparsities.begin(), sparsities.end()), sparsities.end());
     return sparsities;
-}
-
-void require_one_of(const std::string& flag, const std::string& value,
-                    const std::vector<std::string>& allowed) {
-    for (const auto& a : allowed)
-        if (a == value) return;
-    std::string list;
-    for (const auto& a : allowed)
-        list += (list.empty() ? "" : ", ") + a;
-    usage_error(flag + ": unknown value '" + value + "' (expected one of: " + list + ")");
 }
 
 settings parse(int argc, char** argv) {
@@ -266,36 +240,6 @@ settings parse(int argc, char** argv) {
             "--sweep measures accuracy at many budgets: it cannot be combined with "
             "--no-eval, --out or --report");
     return s;
-}
-
-struct data_pair {
-    bpr::data::dataset train, test;
-};
-
-data_pair load_data(const std::string& spec) {
-    using bpr::data::subset_kind;
-    const auto colon = spec.find(':');
-    const std::string kind = spec.substr(0, colon);
-    const std::string dir = colon == std::string::npos ? "" : spec.substr(colon + 1);
-    if (kind == "fashion-mnist") {
-        const std::string root = dir.empty() ? bpr::data::default_fashion_mnist_dir : dir;
-        return {bpr::data::load_fashion_mnist(subset_kind::train, root),
-                bpr::data::load_fashion_mnist(subset_kind::test, root)};
-    }
-    if (dir.empty()) usage_error("--data " + kind + " needs a folder: " + kind + ":DIR");
-    if (kind == "cifar10") {
-        std::filesystem::path root = dir;
-        if (std::filesystem::is_directory(root / "cifar-10-batches-bin"))
-            root /= "cifar-10-batches-bin";
-        return {bpr::data::load_cifar10(root, subset_kind::train),
-                bpr::data::load_cifar10(root, subset_kind::test)};
-    }
-    if (kind == "folder") {
-        const std::filesystem::path root = dir;
-        return {bpr::data::load_image_folder(root / "train"),
-                bpr::data::load_image_folder(root / "test")};
-    }
-    usage_error("--data: unknown kind '" + kind + "'");
 }
 
 // Everything that does not depend on the pruning types.
