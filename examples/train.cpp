@@ -218,13 +218,7 @@ int run(const settings& s, Model& model, Optimizer& opt, const data_pair& data,
         if (validation != nullptr && file.has_section("best_meta")) {
             best_epoch = file.integer("best_meta", "epoch");
             best_accuracy = file.real("best_meta", "val_accuracy");
-            file.load_tensors("best", [&](auto&& f) {
-                bpr::visit_params(best_model, [&](std::size_t, const std::string& name, auto& p) {
-                    f(name, p.value);
-                });
-                bpr::visit_buffers(best_model,
-                                   [&](const std::string& name, auto& t) { f(name, t); });
-            });
+            file.load_model_tensors("best", best_model);
         } else if (validation != nullptr && info.epoch > 0) {
             std::printf(
                 "note: %s holds no best epoch (older file): best-epoch tracking "
@@ -242,13 +236,8 @@ int run(const settings& s, Model& model, Optimizer& opt, const data_pair& data,
         bpr::checkpoint_section meta("best_meta");
         meta.add("epoch", best_epoch);
         meta.add("val_accuracy", best_accuracy);
-        bpr::checkpoint_section best("best");
-        bpr::visit_params(best_model, [&](std::size_t, const std::string& name, auto& p) {
-            best.add(name, p.value);
-        });
-        bpr::visit_buffers(best_model,
-                           [&](const std::string& name, auto& t) { best.add(name, t); });
-        return std::vector<bpr::checkpoint_section>{meta, best};
+        return std::vector<bpr::checkpoint_section>{meta,
+                                                    bpr::model_tensors_section("best", best_model)};
     };
     auto save = [&](std::int64_t epoch) {
         const bpr::checkpoint_info info{.epoch = epoch, .step = epoch * steps_per_epoch};

@@ -218,6 +218,19 @@ checkpoint_section masks_section(const mask_set<G>& masks) {
     return section;
 }
 
+// A caller section holding a model's parameters and buffers by their visit names (the
+// pipeline's pre-pruning weights "w0", bpr-train's best epoch); read it back with
+// checkpoint_file::load_model_tensors.
+template <typename Model>
+checkpoint_section model_tensors_section(const std::string& name, Model& model) {
+    checkpoint_section section(name);
+    visit_params(model, [&](std::size_t, const std::string& p_name, auto& p) {
+        section.add(p_name, p.value);
+    });
+    visit_buffers(model, [&](const std::string& t_name, auto& t) { section.add(t_name, t); });
+    return section;
+}
+
 // Loads parameters and buffers saved by save_checkpoint into `model` and returns the
 // stored epoch, step and rng state. Throws bpr::error naming the file and the field
 // when the file is truncated or corrupt, and naming the tensor and both shapes when
@@ -337,6 +350,15 @@ class checkpoint_file {
     void load_tensors(const std::string& section_name, Visit&& visit) const {
         detail::checkpoint::check_section(path_, parsed_.sections, section_name, visit);
         detail::checkpoint::copy_section(parsed_.sections, section_name, visit);
+    }
+    // A section written by model_tensors_section, checked against and copied into `model`.
+    template <typename Model>
+    void load_model_tensors(const std::string& section_name, Model& model) const {
+        load_tensors(section_name, [&](auto&& f) {
+            visit_params(model,
+                         [&](std::size_t, const std::string& name, auto& p) { f(name, p.value); });
+            visit_buffers(model, [&](const std::string& name, auto& t) { f(name, t); });
+        });
     }
 
   private:

@@ -133,11 +133,7 @@ template <typename Model>
 checkpoint_section w0_section(const Model& model, const dense_snapshot& w0) {
     Model copy = model;
     w0.restore(copy);
-    checkpoint_section s("w0");
-    visit_params(copy,
-                 [&](std::size_t, const std::string& name, auto& p) { s.add(name, p.value); });
-    visit_buffers(copy, [&](const std::string& name, auto& t) { s.add(name, t); });
-    return s;
+    return model_tensors_section("w0", copy);
 }
 
 // The first line where two configuration texts differ, for the resume error.
@@ -330,11 +326,7 @@ pipeline_checkpoint<G> load_pipeline_checkpoint(const std::filesystem::path& pat
 
     st.masks = file.masks<G>(model);
     Model copy = model;
-    file.load_tensors("w0", [&](auto&& f) {
-        visit_params(copy,
-                     [&](std::size_t, const std::string& name, auto& p) { f(name, p.value); });
-        visit_buffers(copy, [&](const std::string& name, auto& t) { f(name, t); });
-    });
+    file.load_model_tensors("w0", copy);
     st.w0.take(copy);
     file.load_model(model, opt);  // last: everything else has been checked
     return out;
