@@ -66,6 +66,9 @@ Trains a model and reports its test accuracy.
   --out FILE        write a checkpoint (model, optimizer state, epoch; with --val also
                     the best epoch so far and its weights) atomically after every
                     epoch, and at the end (then with the best epoch's weights if --val)
+  --init FILE       start from the model weights of a checkpoint (e.g. another run's
+                    --out) with a fresh optimizer and schedule: a warm restart or a
+                    fine-tune on new data; the model must match
   --resume FILE     continue an interrupted run from its --out checkpoint (same flags);
                     with the same --threads it ends bit-identical to an uninterrupted
                     run (not for efficientnet_b0: its dropout draws are not saved)
@@ -93,6 +96,7 @@ struct settings {
     std::uint64_t seed = 1;
     int threads = 2;
     std::string out;
+    std::string init;
     std::string resume;
     std::string json;
     bool quiet = false;
@@ -146,6 +150,8 @@ settings parse(int argc, char** argv) {
             s.threads = static_cast<int>(parse_integer(flag, value(), 1));
         } else if (flag == "--out") {
             s.out = value();
+        } else if (flag == "--init") {
+            s.init = value();
         } else if (flag == "--resume") {
             s.resume = value();
         } else if (flag == "--json") {
@@ -209,6 +215,11 @@ int run(const settings& s, Model& model, Optimizer& opt, const data_pair& data,
     // checkpoint; the batch order, augmentation and schedule depend only on (seed,
     // epoch), so the run continues exactly as if it had not stopped.
     std::int64_t start_epoch = 0;
+    if (!s.init.empty()) {
+        bpr::load_checkpoint(s.init, model);
+        best_model = model;
+        if (s.resume.empty()) std::printf("weights from %s\n", s.init.c_str());
+    }
     if (!s.resume.empty()) {
         const bpr::checkpoint_file file(s.resume);
         const bpr::checkpoint_info info = file.info();
@@ -316,6 +327,7 @@ int run(const settings& s, Model& model, Optimizer& opt, const data_pair& data,
         summary.set("epochs", s.epochs)
             .set("epochs_run", static_cast<std::int64_t>(result.history.size()))
             .set("resumed_from", s.resume)
+            .set("initialised_from", s.init)
             .set("seconds", seconds)
             .set("images_per_second", result.images_per_second)
             .set("params", static_cast<std::int64_t>(bpr::count_params(model)))
