@@ -48,6 +48,9 @@ Trains a model and reports its test accuracy.
   --data SPEC       fashion-mnist (default; Debian's /usr/share/datasets/fashion-mnist),
                     fashion-mnist:DIR, cifar10:DIR (the cifar-10-batches-bin folder or its
                     parent), folder:DIR (DIR/train/<class>/*.png|jpg and DIR/test/...)
+  --train-images N  use only the first N training images (before the --val split;
+                    default all): quick runs and smoke tests
+  --test-images N   use only the first N test images (default all)
   --epochs N        training epochs (default 30)
   --batch N         mini-batch size (default 128)
   --optimizer NAME  sgd (default) or adamw
@@ -81,6 +84,8 @@ Trains a model and reports its test accuracy.
 struct settings {
     std::string model = "lenet5";
     std::string data = "fashion-mnist";
+    bpr::index_t train_images = 0;
+    bpr::index_t test_images = 0;
     std::int64_t epochs = 30;
     bpr::index_t batch = 128;
     std::string optimizer = "sgd";
@@ -118,6 +123,10 @@ settings parse(int argc, char** argv) {
             s.model = value();
         } else if (flag == "--data") {
             s.data = value();
+        } else if (flag == "--train-images") {
+            s.train_images = parse_integer(flag, value(), 1);
+        } else if (flag == "--test-images") {
+            s.test_images = parse_integer(flag, value(), 1);
         } else if (flag == "--epochs") {
             s.epochs = parse_integer(flag, value(), 1);
         } else if (flag == "--batch") {
@@ -305,6 +314,8 @@ int run(const settings& s, Model& model, Optimizer& opt, const data_pair& data,
         bpr::json_object summary;
         summary.set("model", s.model)
             .set("data", s.data)
+            .set("train_images", static_cast<std::int64_t>(s.train_images))
+            .set("test_images", static_cast<std::int64_t>(s.test_images))
             .set("test_accuracy", test.accuracy)
             .set("test_loss", test.loss);
         if (result.best_epoch >= 0) {
@@ -369,7 +380,9 @@ int main(int argc, char** argv) {
     const settings s = parse(argc, argv);
     try {
         bpr::set_threads(s.threads);
-        const data_pair data = load_data(s.data);
+        data_pair data = load_data(s.data);
+        data.train = first_images(std::move(data.train), s.train_images);
+        data.test = first_images(std::move(data.test), s.test_images);
         BPR_REQUIRE(data.train.height() == data.train.width(), s.data, ": images are ",
                     data.train.height(), "x", data.train.width(),
                     ", the models expect square ones");

@@ -1,24 +1,35 @@
-# Kill-and-resume of bpr-regrow: one uninterrupted run as the reference, then the same
-# run killed (SIGKILL, at a random moment of each child's life) KILLS times and resumed
-# with --resume each time, then run to its end; the final model file must be byte-equal
-# and the trajectory and summary equal except for wall times.
+# Kill-and-resume of bpr-regrow or bpr-train: one uninterrupted run as the reference,
+# then the same run killed (SIGKILL, at a random moment of each child's life) KILLS
+# times and resumed each time, then run to its end. bpr-regrow: the final model file
+# must be byte-equal and the trajectory and summary equal except for wall times.
+# bpr-train: the final checkpoint must be byte-equal and the summary's test accuracy,
+# validation accuracy and best epoch equal.
 #
-#   cmake -DREGROW=path/to/bpr-regrow -DOUT_DIR=dir [-DKILLS=20] [-DMIN_SECONDS=2
-#         -DMAX_SECONDS=30] [-DSEED=1] [-DARGS="--flag value ..."]
+#   cmake -DREGROW=path/to/bpr-regrow | -DTRAIN=path/to/bpr-train  -DOUT_DIR=dir
+#         [-DKILLS=20] [-DMIN_SECONDS=2 -DMAX_SECONDS=30] [-DSEED=1] [-DARGS="--flag value ..."]
 #         [-DREFERENCE_DIR=dir] -P kill_resume.cmake
 #
-# REFERENCE_DIR: the --out of an uninterrupted run started separately (e.g. at the same
-# time, to halve the wall time); the comparison waits for its summary.json.
+# REFERENCE_DIR: the output folder of an uninterrupted run started separately (e.g. at the
+# same time, to halve the wall time); the comparison waits for its summary.json.
 #
 # CMake's execute_process TIMEOUT kills the child and its children with SIGKILL (no
 # handler can run), which is what a crash, the OOM killer or a power cut does to the
 # process. Every run uses --threads 1 (bit-identity is promised for a fixed thread count).
 
-foreach(required REGROW OUT_DIR)
-  if(NOT DEFINED ${required})
-    message(FATAL_ERROR "kill_resume.cmake: -D${required}=... is required")
-  endif()
-endforeach()
+if(DEFINED REGROW AND NOT DEFINED TRAIN)
+  set(program "${REGROW}")
+  set(kind regrow)
+  set(state_name state.ckpt)  # bpr-regrow's resume state inside its --out folder
+elseif(DEFINED TRAIN AND NOT DEFINED REGROW)
+  set(program "${TRAIN}")
+  set(kind train)
+  set(state_name model.ckpt)  # bpr-train's --out file, which it resumes from
+else()
+  message(FATAL_ERROR "kill_resume.cmake: give exactly one of -DREGROW=... and -DTRAIN=...")
+endif()
+if(NOT DEFINED OUT_DIR)
+  message(FATAL_ERROR "kill_resume.cmake: -DOUT_DIR=... is required")
+endif()
 if(NOT DEFINED KILLS)
   set(KILLS 20)
 endif()
@@ -27,6 +38,22 @@ if(NOT DEFINED SEED)
 endif()
 separate_arguments(extra_args UNIX_COMMAND "${ARGS}")
 set(common ${extra_args} --threads 1 --quiet)
+
+# The flags that make a run write into `dir` (and resume from it if `resuming`).
+function(output_args dir resuming out)
+  if(kind STREQUAL "regrow")
+    set(args --out "${dir}")
+    if(resuming)
+      list(APPEND args --resume)  # bpr-regrow starts afresh when there is no state yet
+    endif()
+  else()
+    set(args --out "${dir}/${state_name}" --json "${dir}/summary.json")
+    if(resuming AND EXISTS "${dir}/${state_name}")
+      list(APPEND args --resume "${dir}/${state_name}")
+    endif()
+  endif()
+  set(${out} ${args} PARENT_SCOPE)
+endfunction()
 
 function(now_ms out)
   string(TIMESTAMP seconds "%s")
@@ -54,7 +81,7 @@ endfunction()
 
 set(killed_dir "${OUT_DIR}/killed")
 file(REMOVE_RECURSE "${killed_dir}")
-file(MAKE_DIRECTORY "${OUT_DIR}")
+file(MAKE_DIRECTORY "${OUT_DIR}" "${killed_dir}")
 
 if(DEFINED REFERENCE_DIR)
   set(reference_dir "${REFERENCE_DIR}")
@@ -63,7 +90,9 @@ else()
   set(reference_dir "${OUT_DIR}/reference")
   file(REMOVE_RECURSE "${reference_dir}")
   now_ms(start)
-  execute_process(COMMAND "${REGROW}" ${common} --out "${reference_dir}"
+  file(MAKE_DIRECTORY "${reference_dir}")
+  output_args("${reference_dir}" FALSE reference_args)
+  execute_process(COMMAND "${program}" ${common} ${reference_args}
                   RESULT_VARIABLE result OUTPUT_VARIABLE output ERROR_VARIABLE errors)
   now_ms(stop)
   if(NOT result EQUAL 0)
@@ -95,7 +124,7 @@ set(resume_log "")
 now_ms(start)
 set(resumes 0)
 set(progressed 0)
-set(state "${killed_dir}/state.ckpt")
+set(state "${killed_dir}/${state_name}")
 while(kills LESS KILLS)
   kill_time(after)
   # What the child starts from, and whether it wrote a newer checkpoint before its kill
@@ -107,7 +136,8 @@ while(kills LESS KILLS)
     set(where "resumed from a checkpoint")
     math(EXPR resumes "${resumes} + 1")
   endif()
-  execute_process(COMMAND "${REGROW}" ${common} --resume --out "${killed_dir}"
+  output_args("${killed_dir}" TRUE killed_args)
+  execute_process(COMMAND "${program}" ${common} ${killed_args}
                   TIMEOUT ${after}
                   RESULT_VARIABLE result OUTPUT_VARIABLE output ERROR_VARIABLE errors)
   set(after_hash "none")
@@ -133,7 +163,8 @@ while(kills LESS KILLS)
   endif()
 endwhile()
 if(NOT finished)
-  execute_process(COMMAND "${REGROW}" ${common} --resume --out "${killed_dir}"
+  output_args("${killed_dir}" TRUE killed_args)
+  execute_process(COMMAND "${program}" ${common} ${killed_args}
                   RESULT_VARIABLE result OUTPUT_VARIABLE output ERROR_VARIABLE errors)
   string(REGEX MATCH "resumed from [^\n]*" where "${output}")
   math(EXPR resumes "${resumes} + 1")
@@ -151,31 +182,49 @@ while(NOT EXISTS "${reference_dir}/summary.json")
   execute_process(COMMAND ${CMAKE_COMMAND} -E sleep 20)
 endwhile()
 set(differences "")
-file(SHA256 "${reference_dir}/model.bprs" reference_hash)
-file(SHA256 "${killed_dir}/model.bprs" killed_hash)
-if(NOT reference_hash STREQUAL killed_hash)
-  string(APPEND differences " model.bprs")
+if(kind STREQUAL "regrow")
+  set(binary_name model.bprs)
+else()
+  set(binary_name ${state_name})
 endif()
-function(without_seconds file out)
-  file(READ "${file}" text)
-  # CSV: the last column; JSON: every "seconds" member.
-  string(REGEX REPLACE ",[^,\n]*\n" ",\n" text "${text}")
-  string(REGEX REPLACE "\"seconds\": *[-0-9.eE+]+" "\"seconds\": -" text "${text}")
-  set(${out} "${text}" PARENT_SCOPE)
-endfunction()
-foreach(name trajectory.csv trajectory.json summary.json)
-  without_seconds("${reference_dir}/${name}" expected)
-  without_seconds("${killed_dir}/${name}" actual)
-  if(NOT expected STREQUAL actual)
-    string(APPEND differences " ${name}")
-  endif()
-endforeach()
+file(SHA256 "${reference_dir}/${binary_name}" reference_hash)
+file(SHA256 "${killed_dir}/${binary_name}" killed_hash)
+if(NOT reference_hash STREQUAL killed_hash)
+  string(APPEND differences " ${binary_name}")
+endif()
+if(kind STREQUAL "regrow")
+  function(without_seconds file out)
+    file(READ "${file}" text)
+    # CSV: the last column; JSON: every "seconds" member.
+    string(REGEX REPLACE ",[^,\n]*\n" ",\n" text "${text}")
+    string(REGEX REPLACE "\"seconds\": *[-0-9.eE+]+" "\"seconds\": -" text "${text}")
+    set(${out} "${text}" PARENT_SCOPE)
+  endfunction()
+  foreach(name trajectory.csv trajectory.json summary.json)
+    without_seconds("${reference_dir}/${name}" expected)
+    without_seconds("${killed_dir}/${name}" actual)
+    if(NOT expected STREQUAL actual)
+      string(APPEND differences " ${name}")
+    endif()
+  endforeach()
+else()
+  # bpr-train's summary also holds this process's own history and speed, which differ.
+  file(READ "${reference_dir}/summary.json" expected)
+  file(READ "${killed_dir}/summary.json" actual)
+  foreach(member test_accuracy val_accuracy best_epoch)
+    string(JSON expected_value ERROR_VARIABLE missing GET "${expected}" ${member})
+    string(JSON actual_value ERROR_VARIABLE missing GET "${actual}" ${member})
+    if(NOT expected_value STREQUAL actual_value)
+      string(APPEND differences " summary.json:${member} (${expected_value} vs ${actual_value})")
+    endif()
+  endforeach()
+endif()
 if(differences)
   message(FATAL_ERROR "after ${kills} kills the resumed run differs from the uninterrupted "
                       "one in:${differences}")
 endif()
 message(STATUS "kill-and-resume: ${kills} kills (${progressed} of the killed children had written "
                "newer checkpoints), ${resumes} resumes from a checkpoint, every resume "
-               "succeeded, final model.bprs "
-               "byte-identical (sha256 ${killed_hash}), trajectory and summary equal; "
+               "succeeded, final ${binary_name} "
+               "byte-identical (sha256 ${killed_hash}), reports equal; "
                "uninterrupted ${reference_ms} ms, killed and resumed ${killed_ms} ms in total")
