@@ -1,15 +1,21 @@
 // Plumbing shared by the example programs (bpr-train, bpr-prune, bpr-regrow, bpr-infer):
-// flag parsing that ends in a usage error, and loading the data named by --data. It
+// the flag table that reads their command lines, and loading the data named by --data. It
 // lives here once so that each program's source reads as its own recipe, and so that
 // every program words the same mistake the same way.
 #pragma once
 
+#include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
+#include <limits>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bpr/data/cifar10.hpp"
@@ -41,12 +47,17 @@ inline double parse_number(const std::string& flag, const std::string& text) {
     return value;
 }
 
-// The value of `flag` as a whole number of at least `low` (e.g. 1 for --epochs).
+// The value of `flag` as a whole number of at least `low` (e.g. 1 for --epochs) and at
+// most `high` (the range of the field it goes to).
 inline std::int64_t parse_integer(const std::string& flag, const std::string& text,
-                                  std::int64_t low) {
+                                  std::int64_t low,
+                                  std::int64_t high = std::numeric_limits<std::int64_t>::max()) {
     char* end = nullptr;
+    errno = 0;
     const long long value = std::strtoll(text.c_str(), &end, 10);
     if (text.empty() || *end != '\0') usage_error(flag + ": '" + text + "' is not an integer");
+    if (errno == ERANGE || value > high)
+        usage_error(flag + ": " + text + " is out of range (at most " + std::to_string(high) + ")");
     if (value < low)
         usage_error(flag + ": " + text + " is below the minimum " + std::to_string(low));
     return value;
@@ -62,6 +73,114 @@ inline void require_one_of(const std::string& flag, const std::string& value,
         list += (list.empty() ? "" : ", ") + a;
     usage_error(flag + ": unknown value '" + value + "' (expected one of: " + list + ")");
 }
+
+// A program's command line, read against a table of its flags: each flag is bound to a
+// field of the program's settings, so that the table is the whole parser. Unknown flags,
+// missing values, malformed numbers and values outside `choices` are usage errors;
+// --help / -h prints `usage` and exits.
+//
+//   flag_table(usage).text("--model", s.model, {"lenet5", "resnet20"})
+//                    .integer("--epochs", s.epochs, 1)
+//                    .toggle("--quiet", s.quiet)
+//                    .parse(argc, argv);
+class flag_table {
+  public:
+    explicit flag_table(const char* usage) : usage_(usage) {}
+
+    flag_table& text(std::string name, std::string& field, std::vector<std::string> choices = {}) {
+        return with_value(std::move(name), [&field, choices = std::move(choices)](
+                                               const std::string& flag, const std::string& value) {
+            if (!choices.empty()) require_one_of(flag, value, choices);
+            field = value;
+        });
+    }
+    flag_table& number(std::string name, double& field) {
+        return with_value(std::move(name),
+                          [&field](const std::string& flag, const std::string& value) {
+                              field = parse_number(flag, value);
+                          });
+    }
+    flag_table& number(std::string name, std::optional<double>& field) {
+        return with_value(std::move(name),
+                          [&field](const std::string& flag, const std::string& value) {
+                              field = parse_number(flag, value);
+                          });
+    }
+    // A whole number of at least `low`, stored in whatever integer type the field has.
+    template <typename Integer>
+    flag_table& integer(std::string name, Integer& field, std::int64_t low) {
+        return with_value(
+            std::move(name), [&field, low](const std::string& flag, const std::string& value) {
+                constexpr auto high = static_cast<std::int64_t>(std::min<std::uint64_t>(
+                    std::numeric_limits<Integer>::max(), std::numeric_limits<std::int64_t>::max()));
+                field = static_cast<Integer>(parse_integer(flag, value, low, high));
+            });
+    }
+    // A flag without a value that sets `field` to `value`.
+    flag_table& toggle(std::string name, bool& field, bool value = true) {
+        entries_.push_back(
+            {std::move(name), false,
+             [&field, value](const std::string&, const std::string&) { field = value; }});
+        return *this;
+    }
+    // A flag whose value needs more than a field assignment (a list, two fields at once).
+    flag_table& custom(std::string name, std::function<void(const std::string& value)> apply) {
+        return with_value(std::move(name),
+                          [apply = std::move(apply)](const std::string&, const std::string& value) {
+                              apply(value);
+                          });
+    }
+    // Arguments that are not flags (e.g. file names); without this they are refused.
+    flag_table& positional(std::vector<std::string>& arguments) {
+        positional_ = &arguments;
+        return *this;
+    }
+
+    void parse(int argc, char** argv) const {
+        for (int i = 1; i < argc; ++i) {
+            const std::string argument = argv[i];
+            if (argument == "--help" || argument == "-h") {
+                std::fputs(usage_, stdout);
+                std::exit(0);
+            }
+            const entry* match = nullptr;
+            for (const entry& e : entries_)
+                if (e.name == argument) {
+                    match = &e;
+                    break;
+                }
+            if (match == nullptr) {
+                if (positional_ != nullptr && !argument.starts_with("-")) {
+                    positional_->push_back(argument);
+                    continue;
+                }
+                usage_error("unknown flag '" + argument + "'");
+            }
+            std::string value;
+            if (match->takes_value) {
+                if (i + 1 >= argc) usage_error(argument + " needs a value");
+                value = argv[++i];
+            }
+            match->apply(argument, value);
+        }
+    }
+
+  private:
+    using action = std::function<void(const std::string& flag, const std::string& value)>;
+    struct entry {
+        std::string name;
+        bool takes_value;
+        action apply;
+    };
+    flag_table& with_value(std::string name, action apply) {
+        entries_.push_back({std::move(name), true, std::move(apply)});
+        return *this;
+    }
+
+    const char* usage_;
+    std::vector<entry> entries_;
+    std::vector<std::string>* positional_ = nullptr;
+};
 
 // The training and test halves of the data named by --data.
 struct data_pair {

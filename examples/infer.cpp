@@ -75,59 +75,31 @@ struct settings {
 
 settings parse(int argc, char** argv) {
     settings s;
-    for (int i = 1; i < argc; ++i) {
-        const std::string flag = argv[i];
-        auto value = [&]() -> std::string {
-            if (i + 1 >= argc) usage_error(flag + " needs a value");
-            return argv[++i];
-        };
-        if (flag == "--help" || flag == "-h") {
-            std::fputs(help, stdout);
-            std::exit(0);
-        } else if (flag == "--model")
-            s.model = value();
-        else if (flag == "--sparse")
-            s.sparse = value();
-        else if (flag == "--checkpoint")
-            s.checkpoint = value();
-        else if (flag == "--data")
-            s.data = value();
-        else if (flag == "--val")
-            s.validation = parse_integer(flag, value(), 0);
-        else if (flag == "--seed")
-            s.seed = static_cast<std::uint64_t>(parse_integer(flag, value(), 0));
-        else if (flag == "--batch")
-            s.batch = parse_integer(flag, value(), 1);
-        else if (flag == "--threads")
-            s.threads = static_cast<int>(parse_integer(flag, value(), 1));
-        else if (flag == "--latency-images")
-            s.latency_images = parse_integer(flag, value(), 0);
-        else if (flag == "--limit")
-            s.limit = parse_integer(flag, value(), 1);
-        else if (flag == "--policy") {
-            const std::string p = value();
-            if (p == "auto")
-                s.policy = bpr::infer::path_policy::automatic;
-            else if (p == "dense")
-                s.policy = bpr::infer::path_policy::always_dense;
-            else if (p == "sparse")
-                s.policy = bpr::infer::path_policy::always_sparse;
-            else
-                usage_error("--policy: '" + p + "' is not auto, dense or sparse");
-        } else if (flag == "--no-compare")
-            s.compare = false;
-        else if (flag == "--json")
-            s.json = value();
-        else if (flag == "--quiet")
-            s.quiet = true;
-        else if (!flag.empty() && flag[0] == '-')
-            usage_error("unknown flag " + flag);
-        else
-            s.images.push_back(flag);
-    }
+    flag_table(help)
+        .text("--model", s.model, {"lenet5", "resnet20"})
+        .text("--sparse", s.sparse)
+        .text("--checkpoint", s.checkpoint)
+        .text("--data", s.data)
+        .integer("--val", s.validation, 0)
+        .integer("--seed", s.seed, 0)
+        .integer("--batch", s.batch, 1)
+        .integer("--threads", s.threads, 1)
+        .integer("--latency-images", s.latency_images, 0)
+        .integer("--limit", s.limit, 1)
+        .custom("--policy",
+                [&s](const std::string& value) {
+                    require_one_of("--policy", value, {"auto", "dense", "sparse"});
+                    s.policy = value == "dense"    ? bpr::infer::path_policy::always_dense
+                               : value == "sparse" ? bpr::infer::path_policy::always_sparse
+                                                   : bpr::infer::path_policy::automatic;
+                })
+        .toggle("--no-compare", s.compare, false)
+        .text("--json", s.json)
+        .toggle("--quiet", s.quiet)
+        .positional(s.images)
+        .parse(argc, argv);
     if (s.sparse.empty() == s.checkpoint.empty())
         usage_error("give exactly one of --sparse FILE and --checkpoint FILE");
-    require_one_of("--model", s.model, {"lenet5", "resnet20"});
     return s;
 }
 

@@ -144,92 +144,43 @@ std::vector<double> parse_sweep(const std::string& flag, const std::string& text
 
 settings parse(int argc, char** argv) {
     settings s;
-    const std::vector<std::string> args(argv + 1, argv + argc);
-    for (std::size_t i = 0; i < args.size(); ++i) {
-        const std::string& flag = args[i];
-        auto value = [&]() -> const std::string& {
-            if (i + 1 >= args.size()) usage_error(flag + " needs a value");
-            return args[++i];
-        };
-        if (flag == "--help" || flag == "-h") {
-            std::fputs(usage, stdout);
-            std::exit(0);
-        } else if (flag == "--model")
-            s.model = value();
-        else if (flag == "--data")
-            s.data = value();
-        else if (flag == "--checkpoint")
-            s.checkpoint = value();
-        else if (flag == "--save-dense")
-            s.save_dense = value();
-        else if (flag == "--train-epochs")
-            s.train_epochs = parse_integer(flag, value(), 0);
-        else if (flag == "--budget")
-            s.budget = value();
-        else if (flag == "--format")
-            s.format = value();
-        else if (flag == "--criterion")
-            s.criterion = value();
-        else if (flag == "--allocation")
-            s.allocation = value();
-        else if (flag == "--schedule")
-            s.schedule = value();
-        else if (flag == "--fraction")
-            s.fraction = parse_number(flag, value());
-        else if (flag == "--events")
-            s.events = static_cast<int>(parse_integer(flag, value(), 1));
-        else if (flag == "--snip-batches")
-            s.snip_batches = parse_integer(flag, value(), 1);
-        else if (flag == "--min-density")
-            s.min_density = parse_number(flag, value());
-        else if (flag == "--keep-first-dense")
-            s.keep_first_dense = true;
-        else if (flag == "--keep-last-dense")
-            s.keep_last_dense = true;
-        else if (flag == "--finetune-epochs")
-            s.finetune_epochs = parse_integer(flag, value(), 0);
-        else if (flag == "--lr")
-            s.lr = parse_number(flag, value());
-        else if (flag == "--train-lr")
-            s.train_lr = parse_number(flag, value());
-        else if (flag == "--wd")
-            s.wd = parse_number(flag, value());
-        else if (flag == "--batch")
-            s.batch = parse_integer(flag, value(), 1);
-        else if (flag == "--augment")
-            s.augment = true;
-        else if (flag == "--val")
-            s.validation = parse_integer(flag, value(), 0);
-        else if (flag == "--val-seed")
-            s.val_seed = static_cast<std::uint64_t>(parse_integer(flag, value(), 0));
-        else if (flag == "--seed")
-            s.seed = static_cast<std::uint64_t>(parse_integer(flag, value(), 0));
-        else if (flag == "--threads")
-            s.threads = static_cast<int>(parse_integer(flag, value(), 1));
-        else if (flag == "--out")
-            s.out = value();
-        else if (flag == "--report")
-            s.report = value();
-        else if (flag == "--json")
-            s.json = value();
-        else if (flag == "--quiet")
-            s.quiet = true;
-        else if (flag == "--no-eval")
-            s.no_eval = true;
-        else if (flag == "--sweep")
-            s.sweep = parse_sweep(flag, value());
-        else if (flag == "--plot")
-            s.plot = value();
-        else if (flag == "--csv")
-            s.csv = value();
-        else
-            usage_error("unknown flag '" + flag + "'");
-    }
-    require_one_of("--model", s.model, {"lenet5", "resnet20"});
-    require_one_of("--format", s.format, {"csr16", "bitmap"});
-    require_one_of("--criterion", s.criterion, {"magnitude", "random", "snip"});
-    require_one_of("--allocation", s.allocation, {"global", "uniform", "erk", "lamp"});
-    require_one_of("--schedule", s.schedule, {"one_shot", "iterative", "gradual"});
+    flag_table(usage)
+        .text("--model", s.model, {"lenet5", "resnet20"})
+        .text("--data", s.data)
+        .text("--checkpoint", s.checkpoint)
+        .text("--save-dense", s.save_dense)
+        .integer("--train-epochs", s.train_epochs, 0)
+        .text("--budget", s.budget)
+        .text("--format", s.format, {"csr16", "bitmap"})
+        .text("--criterion", s.criterion, {"magnitude", "random", "snip"})
+        .text("--allocation", s.allocation, {"global", "uniform", "erk", "lamp"})
+        .text("--schedule", s.schedule, {"one_shot", "iterative", "gradual"})
+        .number("--fraction", s.fraction)
+        .integer("--events", s.events, 1)
+        .integer("--snip-batches", s.snip_batches, 1)
+        .number("--min-density", s.min_density)
+        .toggle("--keep-first-dense", s.keep_first_dense)
+        .toggle("--keep-last-dense", s.keep_last_dense)
+        .integer("--finetune-epochs", s.finetune_epochs, 0)
+        .number("--lr", s.lr)
+        .number("--train-lr", s.train_lr)
+        .number("--wd", s.wd)
+        .integer("--batch", s.batch, 1)
+        .toggle("--augment", s.augment)
+        .integer("--val", s.validation, 0)
+        .integer("--val-seed", s.val_seed, 0)
+        .integer("--seed", s.seed, 0)
+        .integer("--threads", s.threads, 1)
+        .text("--out", s.out)
+        .text("--report", s.report)
+        .text("--json", s.json)
+        .toggle("--quiet", s.quiet)
+        .toggle("--no-eval", s.no_eval)
+        .custom("--sweep",
+                [&s](const std::string& value) { s.sweep = parse_sweep("--sweep", value); })
+        .text("--plot", s.plot)
+        .text("--csv", s.csv)
+        .parse(argc, argv);
     if (s.sweep.empty() && !(s.plot.empty() && s.csv.empty()))
         usage_error("--plot and --csv need --sweep");
     if (!s.sweep.empty() && (s.no_eval || !s.out.empty() || !s.report.empty()))

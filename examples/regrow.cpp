@@ -143,102 +143,49 @@ struct settings {
 
 settings parse(int argc, char** argv) {
     settings s;
-    const std::vector<std::string> args(argv + 1, argv + argc);
-    for (std::size_t i = 0; i < args.size(); ++i) {
-        const std::string& flag = args[i];
-        auto value = [&]() -> const std::string& {
-            if (i + 1 >= args.size()) usage_error(flag + " needs a value");
-            return args[++i];
-        };
-        if (flag == "--help" || flag == "-h") {
-            std::fputs(usage, stdout);
-            std::exit(0);
-        } else if (flag == "--data")
-            s.data = value();
-        else if (flag == "--model")
-            s.model = value();
-        else if (flag == "--checkpoint") {
-            s.checkpoint = value();
-            s.checkpoint_given = true;
-        } else if (flag == "--train-epochs")
-            s.train_epochs = parse_integer(flag, value(), 1);
-        else if (flag == "--prune")
-            s.prune = value();
-        else if (flag == "--fraction")
-            s.fraction = parse_number(flag, value());
-        else if (flag == "--criterion")
-            s.criterion = value();
-        else if (flag == "--allocation")
-            s.allocation = value();
-        else if (flag == "--min-density")
-            s.min_density = parse_number(flag, value());
-        else if (flag == "--keep-first-dense")
-            s.keep_first_dense = true;
-        else if (flag == "--keep-last-dense")
-            s.keep_last_dense = true;
-        else if (flag == "--budget")
-            s.budget = value();
-        else if (flag == "--target")
-            s.target = value();
-        else if (flag == "--format")
-            s.format = value();
-        else if (flag == "--steps")
-            s.steps = parse_integer(flag, value(), 0);
-        else if (flag == "--finetune-epochs")
-            s.finetune_epochs = parse_integer(flag, value(), 0);
-        else if (flag == "--prune-finetune-epochs")
-            s.prune_finetune_epochs = parse_integer(flag, value(), 0);
-        else if (flag == "--score")
-            s.score = value();
-        else if (flag == "--score-batches")
-            s.score_batches = parse_integer(flag, value(), 1);
-        else if (flag == "--init")
-            s.init = value();
-        else if (flag == "--init-scale")
-            s.init_scale = parse_number(flag, value());
-        else if (flag == "--regrow-allocation")
-            s.regrow_allocation = value();
-        else if (flag == "--max-share")
-            s.max_share = parse_number(flag, value());
-        else if (flag == "--max-density")
-            s.max_density = parse_number(flag, value());
-        else if (flag == "--lr")
-            s.lr = parse_number(flag, value());
-        else if (flag == "--train-lr")
-            s.train_lr = parse_number(flag, value());
-        else if (flag == "--wd")
-            s.wd = parse_number(flag, value());
-        else if (flag == "--batch")
-            s.batch = parse_integer(flag, value(), 1);
-        else if (flag == "--val")
-            s.validation = parse_integer(flag, value(), 1);
-        else if (flag == "--seed")
-            s.seed = static_cast<std::uint64_t>(parse_integer(flag, value(), 0));
-        else if (flag == "--threads")
-            s.threads = static_cast<int>(parse_integer(flag, value(), 1));
-        else if (flag == "--out")
-            s.out = value();
-        else if (flag == "--resume")
-            s.resume = true;
-        else if (flag == "--checkpoint-steps")
-            s.checkpoint_steps = parse_integer(flag, value(), 0);
-        else if (flag == "--train-images")
-            s.train_images = parse_integer(flag, value(), 1);
-        else if (flag == "--test-images")
-            s.test_images = parse_integer(flag, value(), 1);
-        else if (flag == "--quiet")
-            s.quiet = true;
-        else
-            usage_error("unknown flag '" + flag + "'");
-    }
-    require_one_of("--model", s.model, {"lenet5", "resnet20"});
-    require_one_of("--prune", s.prune, {"one_shot", "iterative"});
-    require_one_of("--criterion", s.criterion, {"magnitude", "random", "snip"});
-    require_one_of("--allocation", s.allocation, {"global", "uniform", "erk", "lamp"});
-    require_one_of("--format", s.format, {"csr16", "bitmap"});
-    require_one_of("--score", s.score, {"gradient", "momentum", "taylor", "dense", "random"});
-    require_one_of("--init", s.init, {"zero", "dense", "kaiming"});
-    require_one_of("--regrow-allocation", s.regrow_allocation, {"top_k", "proportional", "capped"});
+    flag_table(usage)
+        .text("--data", s.data)
+        .text("--model", s.model, {"lenet5", "resnet20"})
+        .custom("--checkpoint",
+                [&s](const std::string& value) {
+                    s.checkpoint = value;
+                    s.checkpoint_given = true;
+                })
+        .integer("--train-epochs", s.train_epochs, 1)
+        .text("--prune", s.prune, {"one_shot", "iterative"})
+        .number("--fraction", s.fraction)
+        .text("--criterion", s.criterion, {"magnitude", "random", "snip"})
+        .text("--allocation", s.allocation, {"global", "uniform", "erk", "lamp"})
+        .number("--min-density", s.min_density)
+        .toggle("--keep-first-dense", s.keep_first_dense)
+        .toggle("--keep-last-dense", s.keep_last_dense)
+        .text("--budget", s.budget)
+        .text("--target", s.target)
+        .text("--format", s.format, {"csr16", "bitmap"})
+        .integer("--steps", s.steps, 0)
+        .integer("--finetune-epochs", s.finetune_epochs, 0)
+        .integer("--prune-finetune-epochs", s.prune_finetune_epochs, 0)
+        .text("--score", s.score, {"gradient", "momentum", "taylor", "dense", "random"})
+        .integer("--score-batches", s.score_batches, 1)
+        .text("--init", s.init, {"zero", "dense", "kaiming"})
+        .number("--init-scale", s.init_scale)
+        .text("--regrow-allocation", s.regrow_allocation, {"top_k", "proportional", "capped"})
+        .number("--max-share", s.max_share)
+        .number("--max-density", s.max_density)
+        .number("--lr", s.lr)
+        .number("--train-lr", s.train_lr)
+        .number("--wd", s.wd)
+        .integer("--batch", s.batch, 1)
+        .integer("--val", s.validation, 1)
+        .integer("--seed", s.seed, 0)
+        .integer("--threads", s.threads, 1)
+        .text("--out", s.out)
+        .toggle("--resume", s.resume)
+        .integer("--checkpoint-steps", s.checkpoint_steps, 0)
+        .integer("--train-images", s.train_images, 1)
+        .integer("--test-images", s.test_images, 1)
+        .toggle("--quiet", s.quiet)
+        .parse(argc, argv);
     return s;
 }
 

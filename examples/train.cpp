@@ -109,71 +109,33 @@ struct settings {
 
 settings parse(int argc, char** argv) {
     settings s;
-    const std::vector<std::string> args(argv + 1, argv + argc);
-    for (std::size_t i = 0; i < args.size(); ++i) {
-        const std::string& flag = args[i];
-        auto value = [&]() -> const std::string& {
-            if (i + 1 >= args.size()) usage_error(flag + " needs a value");
-            return args[++i];
-        };
-        if (flag == "--help" || flag == "-h") {
-            std::fputs(usage, stdout);
-            std::exit(0);
-        } else if (flag == "--model") {
-            s.model = value();
-        } else if (flag == "--data") {
-            s.data = value();
-        } else if (flag == "--train-images") {
-            s.train_images = parse_integer(flag, value(), 1);
-        } else if (flag == "--test-images") {
-            s.test_images = parse_integer(flag, value(), 1);
-        } else if (flag == "--epochs") {
-            s.epochs = parse_integer(flag, value(), 1);
-        } else if (flag == "--batch") {
-            s.batch = parse_integer(flag, value(), 1);
-        } else if (flag == "--optimizer") {
-            s.optimizer = value();
-            require_one_of(flag, s.optimizer, {"sgd", "adamw"});
-        } else if (flag == "--lr") {
-            s.lr = parse_number(flag, value());
-        } else if (flag == "--momentum") {
-            s.momentum = parse_number(flag, value());
-        } else if (flag == "--nesterov") {
-            s.nesterov = true;
-        } else if (flag == "--wd") {
-            s.weight_decay = parse_number(flag, value());
-        } else if (flag == "--schedule") {
-            s.schedule = value();
-            require_one_of(flag, s.schedule, {"cosine", "step", "onecycle", "constant"});
-        } else if (flag == "--warmup") {
-            s.warmup = parse_integer(flag, value(), 0);
-        } else if (flag == "--label-smoothing") {
-            s.label_smoothing = parse_number(flag, value());
-        } else if (flag == "--augment") {
-            s.augment = true;
-        } else if (flag == "--val") {
-            s.validation = parse_integer(flag, value(), 0);
-        } else if (flag == "--seed") {
-            s.seed = static_cast<std::uint64_t>(parse_integer(flag, value(), 0));
-        } else if (flag == "--threads") {
-            s.threads = static_cast<int>(parse_integer(flag, value(), 1));
-        } else if (flag == "--out") {
-            s.out = value();
-        } else if (flag == "--init") {
-            s.init = value();
-        } else if (flag == "--resume") {
-            s.resume = value();
-        } else if (flag == "--json") {
-            s.json = value();
-        } else if (flag == "--quiet") {
-            s.quiet = true;
-        } else {
-            usage_error("unknown flag '" + flag + "'");
-        }
-    }
-    require_one_of(
-        "--model", s.model,
-        {"lenet5", "resnet20", "resnet32", "resnet56", "vgg16", "densenet121", "efficientnet_b0"});
+    flag_table(usage)
+        .text("--model", s.model,
+              {"lenet5", "resnet20", "resnet32", "resnet56", "vgg16", "densenet121",
+               "efficientnet_b0"})
+        .text("--data", s.data)
+        .integer("--train-images", s.train_images, 1)
+        .integer("--test-images", s.test_images, 1)
+        .integer("--epochs", s.epochs, 1)
+        .integer("--batch", s.batch, 1)
+        .text("--optimizer", s.optimizer, {"sgd", "adamw"})
+        .number("--lr", s.lr)
+        .number("--momentum", s.momentum)
+        .toggle("--nesterov", s.nesterov)
+        .number("--wd", s.weight_decay)
+        .text("--schedule", s.schedule, {"cosine", "step", "onecycle", "constant"})
+        .integer("--warmup", s.warmup, 0)
+        .number("--label-smoothing", s.label_smoothing)
+        .toggle("--augment", s.augment)
+        .integer("--val", s.validation, 0)
+        .integer("--seed", s.seed, 0)
+        .integer("--threads", s.threads, 1)
+        .text("--out", s.out)
+        .text("--init", s.init)
+        .text("--resume", s.resume)
+        .text("--json", s.json)
+        .toggle("--quiet", s.quiet)
+        .parse(argc, argv);
     if (s.warmup >= s.epochs)
         usage_error("--warmup " + std::to_string(s.warmup) + " must be below --epochs " +
                     std::to_string(s.epochs));
