@@ -1,6 +1,7 @@
 # Kill-and-resume tests of bpr-regrow and bpr-train (issue 6): included from
 # tests/integration.cmake. Each kills its program KILLS times (SIGKILL) and resumes it;
-# the final output must be byte-identical to an uninterrupted run's.
+# the final output must be byte-identical to an uninterrupted run's. Both use one thread,
+# so ctest may run them side by side (their kill times scale with the measured run time).
 function(bpr_kill_resume_test program_kind target kills args)
   if(NOT TARGET ${target} OR NOT EXISTS /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz)
     return()
@@ -12,7 +13,7 @@ function(bpr_kill_resume_test program_kind target kills args)
                    -DOUT_DIR=${CMAKE_CURRENT_BINARY_DIR}/kill_resume_${program_kind}
                    -DKILLS=${kills} -DSEED=1 "-DARGS=${args}"
                    -P ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/kill_resume.cmake)
-  set_tests_properties("${name}" PROPERTIES LABELS "integration" RUN_SERIAL TRUE TIMEOUT 600)
+  set_tests_properties("${name}" PROPERTIES LABELS "integration" TIMEOUT 600)
 endfunction()
 
 # bpr-regrow: a small setting (3,000 Fashion-MNIST training images, iterative pruning in
