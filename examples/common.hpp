@@ -94,13 +94,9 @@ class flag_table {
             field = value;
         });
     }
-    flag_table& number(std::string name, double& field) {
-        return with_value(std::move(name),
-                          [&field](const std::string& flag, const std::string& value) {
-                              field = parse_number(flag, value);
-                          });
-    }
-    flag_table& number(std::string name, std::optional<double>& field) {
+    // A finite number, into a double or a std::optional<double> (unset unless given).
+    template <typename Field>
+    flag_table& number(std::string name, Field& field) {
         return with_value(std::move(name),
                           [&field](const std::string& flag, const std::string& value) {
                               field = parse_number(flag, value);
