@@ -74,7 +74,7 @@ Trains a model and reports its test accuracy.
                     fine-tune on new data; the model must match
   --resume FILE     continue an interrupted run from its --out checkpoint (same flags);
                     with the same --threads it ends bit-identical to an uninterrupted
-                    run (not for efficientnet_b0: its dropout draws are not saved)
+                    run
   --json FILE       write a JSON summary (test_accuracy, val_accuracy, epochs,
                     seconds, images_per_second, params, ...)
   --quiet           no per-epoch output

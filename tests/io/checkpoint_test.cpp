@@ -10,6 +10,9 @@
 
 #include "bpr/core/rng.hpp"
 #include "bpr/io/checkpoint.hpp"
+#include "bpr/nn/dropout.hpp"
+#include "bpr/nn/linear.hpp"
+#include "bpr/nn/sequential.hpp"
 #include "bpr/optim/adamw.hpp"
 #include "bpr/optim/sgd.hpp"
 #include "bpr/sparse/mask.hpp"
@@ -496,4 +499,67 @@ TEST_CASE("an empty optimizer section loads only into an optimizer without state
     CHECK_THROWS_WITH(bpr::load_checkpoint(tmp / "early.ckpt", model, used),
                       Catch::Contains("section 'optimizer' is empty") &&
                           Catch::Contains("holds 2 state tensors"));
+}
+
+namespace {
+
+using dropout_net = bpr::sequential<bpr::named<"fc1", bpr::linear<float>>, bpr::dropout<float>,
+                                    bpr::named<"fc2", bpr::linear<float>>>;
+using plain_net =
+    bpr::sequential<bpr::named<"fc1", bpr::linear<float>>, bpr::named<"fc2", bpr::linear<float>>>;
+
+dropout_net make_dropout_net() {
+    return dropout_net(bpr::linear<float>(6, 8), bpr::dropout<float>(0.5, 11),
+                       bpr::linear<float>(8, 3));
+}
+
+bpr::tensor<float> train_forward(dropout_net& net, const bpr::tensor<float>& x) {
+    bpr::tensor<float> y;
+    net.forward(x, y, bpr::mode::train);
+    return y;
+}
+
+}  // namespace
+
+TEST_CASE("checkpoints keep the dropout stream, so a resumed run draws the same masks",
+          "[io][checkpoint]") {
+    scratch tmp;
+    bpr::rng generator(3);
+    dropout_net net = make_dropout_net();
+    bpr::visit_params(
+        net, [&](std::size_t, const std::string&, auto& p) { randomize(p.value, generator); });
+    bpr::tensor<float> x(bpr::shape{4, 6});
+    randomize(x, generator);
+
+    std::vector<std::string> names;
+    bpr::visit_generators(net, [&](const std::string& name, bpr::rng&) { names.push_back(name); });
+    CHECK(names == std::vector<std::string>{"1"});
+
+    const bpr::tensor<float> first = train_forward(net, x);
+    train_forward(net, x);
+    bpr::save_checkpoint(tmp / "d.ckpt", net);
+    const bpr::tensor<float> next = train_forward(net, x);
+    CHECK_FALSE(same(next, first));  // the stream moved on: masks differ
+
+    dropout_net resumed = make_dropout_net();  // its stream starts where `net` started
+    bpr::load_checkpoint(tmp / "d.ckpt", resumed);
+    CHECK(same(train_forward(resumed, x), next));
+
+    SECTION("a checkpoint without generator fields leaves the stream as it is") {
+        plain_net plain(bpr::linear<float>(6, 8), bpr::linear<float>(8, 3));
+        std::vector<bpr::tensor<float>> plain_values;
+        bpr::visit_params(plain, [&](std::size_t, const std::string&, auto& p) {
+            randomize(p.value, generator);
+            plain_values.push_back(p.value);
+        });
+        bpr::save_checkpoint(tmp / "plain.ckpt", plain);
+        dropout_net loaded = make_dropout_net(), assigned = make_dropout_net();
+        train_forward(loaded, x);
+        train_forward(assigned, x);
+        bpr::load_checkpoint(tmp / "plain.ckpt", loaded);
+        bpr::visit_params(assigned, [&](std::size_t i, const std::string&, auto& p) {
+            p.value = plain_values[i];
+        });
+        CHECK(same(train_forward(loaded, x), train_forward(assigned, x)));
+    }
 }

@@ -36,6 +36,67 @@ struct checkpoint_info {
 
 namespace detail::checkpoint {
 
+// A generator's state as meta fields "<key>.word0".."<key>.word3", "<key>.spare_normal"
+// and "<key>.has_spare_normal".
+inline void add_snapshot(section_writer& meta, const std::string& key, const rng::snapshot& s) {
+    for (int i = 0; i < 4; ++i)
+        meta.add(concat(key, ".word", i), std::bit_cast<std::int64_t>(s.words[i]));
+    meta.add(concat(key, ".spare_normal"), s.spare_normal);
+    meta.add(concat(key, ".has_spare_normal"), std::int64_t{s.has_spare_normal});
+}
+
+// Typed access to the scalars of a checkpoint's meta section, with errors naming the
+// file and the field.
+class meta_reader {
+  public:
+    meta_reader(const std::string& path, const std::map<std::string, section>& sections)
+        : path_(path) {
+        const auto found = sections.find("meta");
+        BPR_REQUIRE(found != sections.end(), path, ": checkpoint has no 'meta' section");
+        meta_ = &found->second;
+    }
+
+    const entry* scalar(const std::string& name) const {
+        const auto it = meta_->find(name);
+        if (it == meta_->end()) return nullptr;
+        BPR_REQUIRE(it->second.extents.rank() == 0, path_, ": meta field '", name, "' has shape ",
+                    it->second.extents.str(), ", expected a scalar");
+        return &it->second;
+    }
+    std::int64_t integer(const std::string& name) const {
+        const entry* e = scalar(name);
+        BPR_REQUIRE(e != nullptr, path_, ": meta field '", name, "' is missing");
+        BPR_REQUIRE(e->type == dtype::i64, path_, ": meta field '", name, "' is ",
+                    dtype_name(e->type), ", expected int64");
+        std::int64_t value;
+        std::memcpy(&value, e->values, sizeof value);
+        return value;
+    }
+    // The snapshot written by add_snapshot under `key`, or nothing if "<key>.word0" is
+    // absent; a partial or mistyped snapshot is an error.
+    std::optional<rng::snapshot> snapshot(const std::string& key) const {
+        if (scalar(concat(key, ".word0")) == nullptr) return std::nullopt;
+        rng::snapshot s{};
+        for (int i = 0; i < 4; ++i)
+            s.words[i] = std::bit_cast<std::uint64_t>(integer(concat(key, ".word", i)));
+        const entry* spare = scalar(concat(key, ".spare_normal"));
+        BPR_REQUIRE(spare != nullptr && spare->type == dtype::f64, path_, ": meta field '", key,
+                    ".spare_normal' is missing or not float64");
+        std::memcpy(&s.spare_normal, spare->values, sizeof(double));
+        s.has_spare_normal = integer(concat(key, ".has_spare_normal")) != 0;
+        return s;
+    }
+
+  private:
+    std::string path_;
+    const section* meta_ = nullptr;
+};
+
+// Layer generators (dropout, drop-connect) are saved as meta fields "generator.<name>".
+inline std::string generator_key(const std::string& name) {
+    return concat("generator.", name);
+}
+
 template <typename Model>
 std::string serialize(Model& model, const checkpoint_info& info,
                       const std::optional<section_writer>& optimizer_section,
@@ -43,12 +104,10 @@ std::string serialize(Model& model, const checkpoint_info& info,
     section_writer meta("meta");
     meta.add("epoch", info.epoch);
     meta.add("step", info.step);
-    if (info.generator) {
-        for (int i = 0; i < 4; ++i)
-            meta.add(concat("rng.word", i), std::bit_cast<std::int64_t>(info.generator->words[i]));
-        meta.add("rng.spare_normal", info.generator->spare_normal);
-        meta.add("rng.has_spare_normal", std::int64_t{info.generator->has_spare_normal});
-    }
+    if (info.generator) add_snapshot(meta, "rng", *info.generator);
+    visit_generators(model, [&](const std::string& name, const rng& generator) {
+        add_snapshot(meta, generator_key(name), generator.save());
+    });
     section_writer params("params");
     visit_params(model,
                  [&](std::size_t, const std::string& name, auto& p) { params.add(name, p.value); });
@@ -79,39 +138,11 @@ std::string serialize(Model& model, const checkpoint_info& info,
 
 inline checkpoint_info read_info(const std::string& path,
                                  const std::map<std::string, section>& sections) {
-    const auto found = sections.find("meta");
-    BPR_REQUIRE(found != sections.end(), path, ": checkpoint has no 'meta' section");
-    const section& meta = found->second;
-    auto scalar = [&](const std::string& name) -> const entry* {
-        const auto it = meta.find(name);
-        if (it == meta.end()) return nullptr;
-        BPR_REQUIRE(it->second.extents.rank() == 0, path, ": meta field '", name, "' has shape ",
-                    it->second.extents.str(), ", expected a scalar");
-        return &it->second;
-    };
-    auto integer = [&](const std::string& name) {
-        const entry* e = scalar(name);
-        BPR_REQUIRE(e != nullptr, path, ": meta field '", name, "' is missing");
-        BPR_REQUIRE(e->type == dtype::i64, path, ": meta field '", name, "' is ",
-                    dtype_name(e->type), ", expected int64");
-        std::int64_t value;
-        std::memcpy(&value, e->values, sizeof value);
-        return value;
-    };
+    const meta_reader meta(path, sections);
     checkpoint_info info;
-    info.epoch = integer("epoch");
-    info.step = integer("step");
-    if (scalar("rng.word0") != nullptr) {
-        rng::snapshot snapshot{};
-        for (int i = 0; i < 4; ++i)
-            snapshot.words[i] = std::bit_cast<std::uint64_t>(integer(concat("rng.word", i)));
-        const entry* spare = scalar("rng.spare_normal");
-        BPR_REQUIRE(spare != nullptr && spare->type == dtype::f64, path,
-                    ": meta field 'rng.spare_normal' is missing or not float64");
-        std::memcpy(&snapshot.spare_normal, spare->values, sizeof(double));
-        snapshot.has_spare_normal = integer("rng.has_spare_normal") != 0;
-        info.generator = snapshot;
-    }
+    info.epoch = meta.integer("epoch");
+    info.step = meta.integer("step");
+    info.generator = meta.snapshot("rng");
     return info;
 }
 
@@ -152,9 +183,21 @@ void load_parsed(const std::string& path, const std::map<std::string, section>& 
                         held, " state tensors");
         }
     }
+    // Layer generators: all read (and checked) before anything is copied. A file
+    // without them (written before they were saved) leaves the model's streams as
+    // they are.
+    const meta_reader meta(path, sections);
+    std::vector<std::optional<rng::snapshot>> generators;
+    visit_generators(model, [&](const std::string& name, rng&) {
+        generators.push_back(meta.snapshot(generator_key(name)));
+    });
     copy_section(sections, "params", params);
     copy_section(sections, "buffers", buffers);
     if (optimizer_state) copy_section(sections, "optimizer", state);
+    std::size_t next = 0;
+    visit_generators(model, [&](const std::string&, rng& generator) {
+        if (const auto& saved = generators[next++]) generator.restore(*saved);
+    });
 }
 
 template <typename Model, typename Optimizer>

@@ -116,18 +116,11 @@ class concat {
         });
     }
 
-    template <typename F>
-    void for_each_param(std::string_view prefix, F&& f) {
+    template <typename Visit>
+    void for_each_child(std::string_view prefix, Visit&& visit) {
         for_each_index([&]<std::size_t I>() {
             using B = std::tuple_element_t<I, std::tuple<Branches...>>;
-            detail::for_each_param_of(std::get<I>(branches_), branch_prefix<B>(prefix), f);
-        });
-    }
-    template <typename F>
-    void for_each_buffer(std::string_view prefix, F&& f) {
-        for_each_index([&]<std::size_t I>() {
-            using B = std::tuple_element_t<I, std::tuple<Branches...>>;
-            detail::for_each_buffer_of(std::get<I>(branches_), branch_prefix<B>(prefix), f);
+            visit(std::get<I>(branches_), branch_prefix<B>(prefix));
         });
     }
 

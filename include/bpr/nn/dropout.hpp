@@ -33,6 +33,11 @@ class dropout {
 
     shape output_shape(const shape& in) const { return in; }
 
+    template <typename F>
+    void for_each_generator(std::string_view prefix, F&& f) {
+        f(std::string(prefix), generator_);
+    }
+
     void forward(const tensor<T>& in, tensor<T>& out, mode m) {
         out.resize(in.shape());
         last_train_ = m == mode::train && p_ > 0.0;

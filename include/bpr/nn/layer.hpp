@@ -38,9 +38,13 @@ struct param {
 //    backward needs;
 //  - backward(in, out, grad_out, grad_in) receives the same `in` and `out` as the
 //    last train-mode forward, writes every parameter's grad and resizes/fills grad_in.
-// Optional: for_each_param(prefix, f) calling f(name, param<T>&) and
+// Optional: for_each_param(prefix, f) calling f(name, param<T>&),
 // for_each_buffer(prefix, f) calling f(name, tensor<T>&) for non-trainable state
-// (batchnorm running statistics). Names are dotted paths as in PyTorch state_dicts.
+// (batchnorm running statistics) and for_each_generator(prefix, f) calling
+// f(name, rng&) for a layer's own random stream (dropout masks). A container instead
+// (or as well) has for_each_child(prefix, f) calling f(child, child_prefix) for each
+// sub-layer in a fixed order; the visitors below recurse through it, so a container
+// states its children once. Names are dotted paths as in PyTorch state_dicts.
 template <typename L>
 concept layer = requires(L& l, const L& cl, const shape& extents,
                          const tensor<typename L::value_type>& in,
@@ -61,14 +65,31 @@ inline std::string join_name(std::string_view prefix, std::string_view name) {
     return joined;
 }
 
+// Calls visit(child, child_prefix) for each sub-layer of a container, nothing for a leaf.
+template <typename L, typename Visit>
+void for_each_child_of(L& l, std::string_view prefix, Visit&& visit) {
+    if constexpr (requires { l.for_each_child(prefix, visit); }) l.for_each_child(prefix, visit);
+}
+
 template <typename L, typename F>
 void for_each_param_of(L& l, std::string_view prefix, F&& f) {
     if constexpr (requires { l.for_each_param(prefix, f); }) l.for_each_param(prefix, f);
+    for_each_child_of(l, prefix,
+                      [&](auto& child, std::string_view at) { for_each_param_of(child, at, f); });
 }
 
 template <typename L, typename F>
 void for_each_buffer_of(L& l, std::string_view prefix, F&& f) {
     if constexpr (requires { l.for_each_buffer(prefix, f); }) l.for_each_buffer(prefix, f);
+    for_each_child_of(l, prefix,
+                      [&](auto& child, std::string_view at) { for_each_buffer_of(child, at, f); });
+}
+
+template <typename L, typename F>
+void for_each_generator_of(L& l, std::string_view prefix, F&& f) {
+    if constexpr (requires { l.for_each_generator(prefix, f); }) l.for_each_generator(prefix, f);
+    for_each_child_of(
+        l, prefix, [&](auto& child, std::string_view at) { for_each_generator_of(child, at, f); });
 }
 
 }  // namespace detail
@@ -87,6 +108,13 @@ void visit_params(Model& model, F&& f) {
 template <typename Model, typename F>
 void visit_buffers(Model& model, F&& f) {
     detail::for_each_buffer_of(model, std::string_view{}, std::forward<F>(f));
+}
+
+// Calls f(name, rng&) for every random stream a layer owns (dropout, drop-connect), so
+// that checkpoints can save and restore them and a resumed run draws the same masks.
+template <typename Model, typename F>
+void visit_generators(Model& model, F&& f) {
+    detail::for_each_generator_of(model, std::string_view{}, std::forward<F>(f));
 }
 
 // Total number of trainable scalars.

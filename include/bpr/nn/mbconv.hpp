@@ -113,15 +113,14 @@ class mbconv {
         if (skip_) grad_in.as_array() += grad_out.as_array();
     }
 
-    template <typename F>
-    void for_each_param(std::string_view prefix, F&& f) {
-        detail::for_each_param_of(expand_, prefix, f);
-        detail::for_each_param_of(body_, prefix, f);
+    template <typename Visit>
+    void for_each_child(std::string_view prefix, Visit&& visit) {
+        visit(expand_, prefix);
+        visit(body_, prefix);
     }
     template <typename F>
-    void for_each_buffer(std::string_view prefix, F&& f) {
-        detail::for_each_buffer_of(expand_, prefix, f);
-        detail::for_each_buffer_of(body_, prefix, f);
+    void for_each_generator(std::string_view prefix, F&& f) {
+        f(detail::join_name(prefix, "drop_connect"), generator_);
     }
 
   private:

@@ -77,15 +77,10 @@ class repeat {
         }
     }
 
-    template <typename F>
-    void for_each_param(std::string_view prefix, F&& f) {
+    template <typename Visit>
+    void for_each_child(std::string_view prefix, Visit&& visit) {
         for (std::size_t i = 0; i < blocks_.size(); ++i)
-            detail::for_each_param_of(blocks_[i], detail::join_name(prefix, std::to_string(i)), f);
-    }
-    template <typename F>
-    void for_each_buffer(std::string_view prefix, F&& f) {
-        for (std::size_t i = 0; i < blocks_.size(); ++i)
-            detail::for_each_buffer_of(blocks_[i], detail::join_name(prefix, std::to_string(i)), f);
+            visit(blocks_[i], detail::join_name(prefix, std::to_string(i)));
     }
 
   private:

@@ -101,13 +101,9 @@ class maybe {
         }
     }
 
-    template <typename F>
-    void for_each_param(std::string_view prefix, F&& f) {
-        if (inner_) detail::for_each_param_of(*inner_, prefix, f);
-    }
-    template <typename F>
-    void for_each_buffer(std::string_view prefix, F&& f) {
-        if (inner_) detail::for_each_buffer_of(*inner_, prefix, f);
+    template <typename Visit>
+    void for_each_child(std::string_view prefix, Visit&& visit) {
+        if (inner_) visit(*inner_, prefix);
     }
 
   private:
@@ -294,19 +290,11 @@ class residual {
         }
     }
 
-    template <typename F>
-    void for_each_param(std::string_view prefix, F&& f) {
-        detail::for_each_param_of(main_, prefix, f);
-        detail::for_each_param_of(
-            shortcut_, detail::join_name(prefix, detail::child_label<Shortcut>("shortcut")), f);
-        detail::for_each_param_of(after_, prefix, f);
-    }
-    template <typename F>
-    void for_each_buffer(std::string_view prefix, F&& f) {
-        detail::for_each_buffer_of(main_, prefix, f);
-        detail::for_each_buffer_of(
-            shortcut_, detail::join_name(prefix, detail::child_label<Shortcut>("shortcut")), f);
-        detail::for_each_buffer_of(after_, prefix, f);
+    template <typename Visit>
+    void for_each_child(std::string_view prefix, Visit&& visit) {
+        visit(main_, prefix);
+        visit(shortcut_, detail::join_name(prefix, detail::child_label<Shortcut>("shortcut")));
+        visit(after_, prefix);
     }
 
   private:

@@ -149,21 +149,11 @@ class sequential {
         });
     }
 
-    template <typename F>
-    void for_each_param(std::string_view prefix, F&& f) {
+    template <typename Visit>
+    void for_each_child(std::string_view prefix, Visit&& visit) {
         for_each_index([&]<std::size_t I>() {
             using L = std::tuple_element_t<I, std::tuple<Layers...>>;
-            detail::for_each_param_of(std::get<I>(layers_),
-                                      detail::join_name(prefix, detail::child_name<L>(I)), f);
-        });
-    }
-
-    template <typename F>
-    void for_each_buffer(std::string_view prefix, F&& f) {
-        for_each_index([&]<std::size_t I>() {
-            using L = std::tuple_element_t<I, std::tuple<Layers...>>;
-            detail::for_each_buffer_of(std::get<I>(layers_),
-                                       detail::join_name(prefix, detail::child_name<L>(I)), f);
+            visit(std::get<I>(layers_), detail::join_name(prefix, detail::child_name<L>(I)));
         });
     }
 
