@@ -77,7 +77,8 @@ TEST_CASE("gradient momentum is the moving average, favouring persistent gradien
     std::vector<std::vector<double>> out;
     gradient_momentum{.decay = 0.5}.score(m, listed, ctx, out);
     CHECK(out[0][0] == Approx(1.0));
-    CHECK(out[0][1] == Approx(0.625));  // 5 -> 2.5 -> 1.25 -> 0.625
+    // From zero: 5 -> 2.5 -> 1.25 -> 0.625 -> 0.3125, over the weights' sum 1 - 0.5^4.
+    CHECK(out[0][1] == Approx(0.3125 / 0.9375));
     gradient_magnitude{}.score(m, listed, ctx, out);
     CHECK(out[0][0] < out[0][1]);  // the plain sum prefers the spike (5 > 4)
 }

@@ -144,9 +144,18 @@ std::vector<std::vector<double>> accumulate_gradients(Model& model,
             for (index_t e = 0; e < p.value.size(); ++e) {
                 const double g = double(p.grad[e]);
                 auto& v = s[static_cast<std::size_t>(e)];
-                v = decay == 0.0 ? v + g : (b == 0 ? g : decay * v + (1.0 - decay) * g);
+                v = decay == 0.0 ? v + g : decay * v + (1.0 - decay) * g;
             }
         });
+    }
+    // The average starts at zero (as SNFS's momentum buffer does), so batch b weighs
+    // (1 - decay) decay^(B-1-b); dividing by the weights' sum, 1 - decay^B, makes it a
+    // weighted mean in gradient units whatever the number of batches.
+    if (decay != 0.0) {
+        const double total = 1.0 - std::pow(decay, static_cast<double>(context.batches));
+        for (auto& layer : sum)
+            for (auto& v : layer)
+                v /= total;
     }
     return sum;
 }
@@ -167,6 +176,9 @@ struct gradient_magnitude {
 
 // SNFS (Dettmers & Zettlemoyer 2019): |exponential moving average of the dense
 // gradient| over the batches, which favours gradients that persist over noisy ones.
+// SNFS reads the optimizer's momentum over training; here the average runs over the
+// score batches only (from zero, bias-corrected as Adam does), so a spike in the
+// first batch weighs (1 - decay) decay^(B-1), not decay^(B-1) as it did until session 5.
 struct gradient_momentum {
     static constexpr std::string_view name = "momentum";
     double decay = 0.9;
