@@ -211,12 +211,16 @@ inline data_pair load_data(const std::string& spec) {
             bpr::data::load_image_folder(root / "test")};
 }
 
-// The first `count` images of `data` (all if count is 0 or larger), e.g. for quick runs.
-inline bpr::data::dataset first_images(bpr::data::dataset data, bpr::index_t count) {
-    if (count == 0 || count >= data.size()) return data;
+// `count` images spread evenly over `data` (all if count is 0 or larger): image
+// floor(i * size / count) for i < count, e.g. for quick runs. Data files are often
+// sorted by class (CIFAR-10's test batch from the JPEG copy, every image folder), where
+// the first N images would be one or two classes; evenly spaced ones keep the file's
+// class mix and, unlike a random draw, depend on no seed.
+inline bpr::data::dataset spread_images(bpr::data::dataset data, bpr::index_t count) {
+    if (count <= 0 || count >= data.size()) return data;
     std::vector<bpr::index_t> indices(static_cast<std::size_t>(count));
     for (bpr::index_t i = 0; i < count; ++i)
-        indices[static_cast<std::size_t>(i)] = i;
+        indices[static_cast<std::size_t>(i)] = i * data.size() / count;
     return bpr::data::subset(data, indices);
 }
 

@@ -55,7 +55,7 @@ classifies them; otherwise evaluates the whole test set.
   --batch N            images per engine call for the throughput run (default 32)
   --threads N          threads (default 1)
   --latency-images N   test images timed one at a time (default 200)
-  --limit N            use only the first N test images (default: all)
+  --limit N            use only N test images, evenly spaced over the file (default: all)
   --policy NAME        auto (default), dense, sparse: kernel choice per layer
   --no-compare         skip the masked model's own eval forward
   --json FILE          summary: test_accuracy, latency_ms_batch1, images_per_second,
@@ -218,8 +218,7 @@ int run(const settings& s, Model model, const data_pair& data) {
     }
 
     // The test set as normalized floats, once (its conversion is not what is timed).
-    const bpr::index_t count =
-        s.limit > 0 ? std::min<bpr::index_t>(s.limit, data.test.size()) : data.test.size();
+    const bpr::index_t count = data.test.size();
     BPR_REQUIRE(count > 0, "bpr-infer: the test set ", data.test.source, " is empty");
     std::vector<float> images(static_cast<std::size_t>(count * image_size));
     for (bpr::index_t i = 0; i < count; ++i)
@@ -257,7 +256,7 @@ int run(const settings& s, Model model, const data_pair& data) {
 
     double masked_accuracy = std::nan("");
     if (s.compare) {
-        masked_accuracy = bpr::evaluate(model, first_images(data.test, count), 256, norm).accuracy;
+        masked_accuracy = bpr::evaluate(model, data.test, 256, norm).accuracy;
     }
 
     std::printf("test accuracy %.2f%% on %lld images", 100 * accuracy,
@@ -311,7 +310,8 @@ int main(int argc, char** argv) {
     const settings s = parse(argc, argv);
     bpr::set_threads(s.threads);
     try {
-        const data_pair data = load_data(s.data);
+        data_pair data = load_data(s.data);
+        data.test = spread_images(std::move(data.test), s.limit);
         const bpr::index_t channels = data.test.channels(), size = data.test.height();
         const bpr::index_t classes = data.test.num_classes > 0 ? data.test.num_classes : 10;
         // Two models only: each one instantiates the whole program again (compile time);

@@ -48,9 +48,9 @@ Trains a model and reports its test accuracy.
   --data SPEC       fashion-mnist (default; Debian's /usr/share/datasets/fashion-mnist),
                     fashion-mnist:DIR, cifar10:DIR (the cifar-10-batches-bin folder or its
                     parent), folder:DIR (DIR/train/<class>/*.png|jpg and DIR/test/...)
-  --train-images N  use only the first N training images (before the --val split;
-                    default all): quick runs and smoke tests
-  --test-images N   use only the first N test images (default all)
+  --train-images N  use only N training images, evenly spaced over the file (before
+                    the --val split; default all): quick runs and smoke tests
+  --test-images N   use only N test images, evenly spaced (default all)
   --epochs N        training epochs (default 30)
   --batch N         mini-batch size (default 128)
   --optimizer NAME  sgd (default) or adamw
@@ -343,8 +343,8 @@ int main(int argc, char** argv) {
     try {
         bpr::set_threads(s.threads);
         data_pair data = load_data(s.data);
-        data.train = first_images(std::move(data.train), s.train_images);
-        data.test = first_images(std::move(data.test), s.test_images);
+        data.train = spread_images(std::move(data.train), s.train_images);
+        data.test = spread_images(std::move(data.test), s.test_images);
         BPR_REQUIRE(data.train.height() == data.train.width(), s.data, ": images are ",
                     data.train.height(), "x", data.train.width(),
                     ", the models expect square ones");
