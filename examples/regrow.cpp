@@ -99,6 +99,8 @@ most critical weights in steps up to a target, fine-tuning after each step.
   --train-lr X           dense training learning rate (default 0.05)
   --wd X                 weight decay (default 5e-4)
   --batch N              mini-batch size (default 128)
+  --augment              random crop and flip while training and fine-tuning (as the
+                         ResNet-20 checkpoints were trained; gradient scores never augment)
   --val N                validation images carved from the training set (default 5000)
   --seed N               seed (default 1)
   --threads N            threads (default 2)
@@ -112,9 +114,9 @@ most critical weights in steps up to a target, fine-tuning after each step.
                          the other flags must be the same (checked; --threads, --out and
                          --quiet may differ). With the same --threads the run ends
                          exactly as if it had never stopped
-  --train-images N       use only the first N training images (before the validation
-                         split; default all), e.g. for quick tests
-  --test-images N        use only the first N test images (default all)
+  --train-images N       use only N training images, evenly spaced over the file
+                         (before the validation split; default all), e.g. for quick tests
+  --test-images N        use only N test images, evenly spaced (default all)
   --quiet                no per-epoch progress
 )";
 
@@ -139,6 +141,7 @@ struct settings {
     std::int64_t checkpoint_steps = 100;
     bpr::index_t train_images = 0, test_images = 0;  // 0: all
     bool quiet = false;
+    bool augment = false;
 };
 
 settings parse(int argc, char** argv) {
@@ -185,6 +188,7 @@ settings parse(int argc, char** argv) {
         .integer("--train-images", s.train_images, 1)
         .integer("--test-images", s.test_images, 1)
         .toggle("--quiet", s.quiet)
+        .toggle("--augment", s.augment)
         .parse(argc, argv);
     return s;
 }
@@ -306,6 +310,7 @@ std::string run_config(const settings& s) {
     line("val", s.validation);
     line("seed", s.seed);
     line("train-images", s.train_images);
+    if (s.augment) line("augment", s.augment);  // absent when off: older state files still match
     line("test-images", s.test_images);
     return text;
 }
@@ -315,15 +320,17 @@ int run(settings s, Model model) {
     using clock = std::chrono::steady_clock;
     const auto begin = clock::now();
     data_pair data = load_data(s.data);
-    data.train = first_images(std::move(data.train), s.train_images);
-    data.test = first_images(std::move(data.test), s.test_images);
+    data.train = spread_images(std::move(data.train), s.train_images);
+    data.test = spread_images(std::move(data.test), s.test_images);
     if (s.validation >= data.train.size())
         usage_error("--val " + std::to_string(s.validation) + " leaves no training images (" +
                     std::to_string(data.train.size()) + ")");
     const auto parts = bpr::data::split(data.train, s.validation, s.seed);
     const bpr::data::normalization norm = bpr::data::compute_normalization(parts.train);
-    const bpr::data::loader_options train_options{
+    bpr::data::loader_options train_options{
         .batch_size = s.batch, .shuffle = true, .seed = s.seed, .norm = norm};
+    if (s.augment)
+        train_options.augment = {.pad = parts.train.height() >= 32 ? 4 : 2, .flip = true};
 
     // The dense starting point.
     const bool default_data = s.data == "fashion-mnist" && s.model == "lenet5";
@@ -445,6 +452,20 @@ int run(settings s, Model model) {
     const auto* dense = result.steps.last(bpr::step_phase::dense);
     const auto* pruned = result.steps.last(bpr::step_phase::prune);
     const auto& final_step = result.steps.back();
+    // Where each regrowth step put its weights, layer by layer.
+    std::vector<bpr::json_object> regrowth;
+    for (const auto& step : result.regrowth) {
+        std::vector<bpr::json_object> layers;
+        for (const auto& layer : step.layers)
+            layers.push_back(bpr::json_object{}
+                                 .set("name", layer.name)
+                                 .set("alive_before", static_cast<std::int64_t>(layer.alive_before))
+                                 .set("grown", static_cast<std::int64_t>(layer.grown)));
+        regrowth.push_back(bpr::json_object{}
+                               .set("requested", static_cast<std::int64_t>(step.requested))
+                               .set("grown", static_cast<std::int64_t>(step.grown))
+                               .set("layers", layers));
+    }
     bpr::json_object summary;
     summary.set("model", s.model)
         .set("data", s.data)
@@ -458,6 +479,7 @@ int run(settings s, Model model) {
         .set("score", s.score)
         .set("init", s.init)
         .set("regrow_allocation", s.regrow_allocation)
+        .set("augment", s.augment)
         .set("steps", s.steps)
         .set("finetune_epochs", s.finetune_epochs)
         .set("prune_finetune_epochs", s.prune_finetune_epochs)
@@ -475,6 +497,7 @@ int run(settings s, Model model) {
         .set("final_nonzeros", static_cast<std::int64_t>(final_step.nonzeros))
         .set("final_bytes", static_cast<std::int64_t>(final_step.bytes))
         .set("file_bytes", static_cast<std::int64_t>(file_bytes))
+        .set("regrowth", regrowth)
         .set("seconds", seconds);
     bpr::write_file_atomically(out / "summary.json", summary.str() + "\n");
 
