@@ -22,6 +22,7 @@
 #include "bpr/data/dataset.hpp"
 #include "bpr/data/idx.hpp"
 #include "bpr/data/image_folder.hpp"
+#include "bpr/data/transforms.hpp"
 
 namespace bpr_examples {
 
@@ -209,6 +210,12 @@ inline data_pair load_data(const std::string& spec) {
     }
     return {bpr::data::load_image_folder(root / "train"),
             bpr::data::load_image_folder(root / "test")};
+}
+
+// The training augmentation of every example program's --augment: a random crop of the
+// image padded by 4 pixels (2 below 32x32, e.g. 28x28 Fashion-MNIST) and a random flip.
+inline bpr::data::augmentation standard_augmentation(const bpr::data::dataset& train) {
+    return {.pad = train.height() >= 32 ? 4 : 2, .flip = true};
 }
 
 // `count` images spread evenly over `data` (all if count is 0 or larger): image

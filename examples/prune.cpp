@@ -203,8 +203,7 @@ struct context {
     bpr::data::loader_options loader_options(bool shuffle) const {
         bpr::data::loader_options o{
             .batch_size = s.batch, .shuffle = shuffle, .seed = s.seed, .norm = norm};
-        if (s.augment && shuffle)
-            o.augment = {.pad = train_set.height() >= 32 ? 4 : 2, .flip = true};
+        if (s.augment && shuffle) o.augment = standard_augmentation(train_set);
         return o;
     }
 

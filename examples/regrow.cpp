@@ -329,8 +329,7 @@ int run(settings s, Model model) {
     const bpr::data::normalization norm = bpr::data::compute_normalization(parts.train);
     bpr::data::loader_options train_options{
         .batch_size = s.batch, .shuffle = true, .seed = s.seed, .norm = norm};
-    if (s.augment)
-        train_options.augment = {.pad = parts.train.height() >= 32 ? 4 : 2, .flip = true};
+    if (s.augment) train_options.augment = standard_augmentation(parts.train);
 
     // The dense starting point.
     const bool default_data = s.data == "fashion-mnist" && s.model == "lenet5";

@@ -170,7 +170,7 @@ int run(const settings& s, Model& model, Optimizer& opt, const data_pair& data,
     const bpr::data::normalization norm = bpr::data::compute_normalization(train_set);
     bpr::data::loader_options loader{
         .batch_size = s.batch, .shuffle = true, .seed = s.seed, .norm = norm};
-    if (s.augment) loader.augment = {.pad = train_set.height() >= 32 ? 4 : 2, .flip = true};
+    if (s.augment) loader.augment = standard_augmentation(train_set);
     bpr::data::batch_loader train(train_set, loader);
 
     const bpr::any_schedule schedule = make_schedule(s, lr, train.batches_per_epoch());

@@ -26,8 +26,8 @@
 //   u32 name length, name, u64 payload length, u32 CRC-32 (zlib) of the payload, payload.
 // A payload is u32 entry count, then per entry: u32 name length, name, u8 dtype
 // (1 f32, 2 f64, 3 i64, 4 u8 [version 2]), u8 rank, rank x i64 extents, the values.
-// Sections: "meta" (epoch, step, rng, layer generators), "params", "buffers", "optimizer" (optional);
-// version 2 adds "masks" (optional) and sections named by the caller (the pipeline
+// Sections: "meta" (epoch, step, rng, layer generators), "params", "buffers", "optimizer"
+// (optional); version 2 adds "masks" (optional) and sections named by the caller (the pipeline
 // writes "w0" and "pipeline"). Version 1 files still load.
 
 namespace bpr {
