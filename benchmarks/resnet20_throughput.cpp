@@ -4,7 +4,15 @@
 // runs this next to the same model in PyTorch.
 //
 //   bpr_resnet20_throughput [--threads 2] [--batch 128] [--steps 20] [--warmup 3]
-//                           [--mode both|train|infer]
+//                           [--mode both|train|infer] [--sparsity S] [--sparse-density D]
+//
+// --sparsity S prunes every weight tensor (convolutions and the linear layer) to
+// sparsity S with a seeded random mask (uniform per layer), kept through the steps as
+// bpr-prune / bpr-regrow keep theirs (gradients wanted for alive weights only, masked
+// gradients, weights re-zeroed after each step). --sparse-density D lets every
+// convolution whose density is <= D run on the sparse kernels (forward, backward-data
+// and the alive weights' gradients; conv2d::set_sparse_density; 0, the default: dense
+// kernels only).
 
 #include <sys/resource.h>
 #include <time.h>
@@ -23,6 +31,7 @@
 #include "bpr/nn/loss.hpp"
 #include "bpr/nn/models/resnet.hpp"
 #include "bpr/optim/sgd.hpp"
+#include "bpr/sparse/mask.hpp"
 
 namespace {
 
@@ -32,6 +41,8 @@ struct options {
     int steps = 20;
     int warmup = 3;
     std::string mode = "both";
+    double sparsity = 0.0;
+    double sparse_density = 0.0;
 };
 
 options parse(int argc, char** argv) {
@@ -53,13 +64,18 @@ options parse(int argc, char** argv) {
             o.warmup = std::atoi(value);
         else if (flag == "--mode")
             o.mode = value;
+        else if (flag == "--sparsity")
+            o.sparsity = std::atof(value);
+        else if (flag == "--sparse-density")
+            o.sparse_density = std::atof(value);
         else {
             std::fprintf(stderr, "resnet20_throughput: unknown flag %s\n", flag.c_str());
             std::exit(2);
         }
     }
     if (o.threads < 1 || o.batch < 1 || o.steps < 1 || o.warmup < 0 ||
-        (o.mode != "both" && o.mode != "train" && o.mode != "infer")) {
+        (o.mode != "both" && o.mode != "train" && o.mode != "infer") || o.sparsity < 0 ||
+        o.sparsity >= 1 || o.sparse_density < 0 || o.sparse_density > 1) {
         std::fprintf(stderr, "resnet20_throughput: bad arguments\n");
         std::exit(2);
     }
@@ -124,9 +140,25 @@ int main(int argc, char** argv) {
     for (auto& label : labels)
         label = static_cast<int>(generator.below(10));
 
+    auto masks = bpr::mask_set<>::dense(model);
+    if (o.sparsity > 0) {
+        for (auto& entry : masks) {
+            std::vector<std::uint8_t> bits(static_cast<std::size_t>(entry.bits.size()));
+            for (auto& bit : bits)
+                bit = generator.uniform() >= o.sparsity;
+            bits[0] = 1;  // no layer entirely dead
+            entry.bits.set_bits(bits);
+        }
+        masks.apply(model);
+        masks.restrict_gradients(model);  // as bpr's fine-tuning does
+    }
+    bpr::set_sparse_density(model, o.sparse_density);
+
     bpr::tensor<float> logits, grad_logits, grad_input;
-    std::printf("{\"library\": \"bpr\", \"threads\": %d, \"batch\": %lld, ", o.threads,
-                static_cast<long long>(o.batch));
+    std::printf(
+        "{\"library\": \"bpr\", \"threads\": %d, \"batch\": %lld, "
+        "\"sparsity\": %.4f, \"sparse_density\": %.4f, ",
+        o.threads, static_cast<long long>(o.batch), masks.sparsity(), o.sparse_density);
     float last_loss = 0;
     if (o.mode != "infer") {
         const auto seconds = time_steps(o.warmup, o.steps, [&] {
@@ -134,7 +166,9 @@ int main(int argc, char** argv) {
             last_loss = criterion.forward(logits, labels);
             criterion.backward(grad_logits);
             model.backward(images, logits, grad_logits, grad_input);
+            masks.mask_grads(model);
             optimizer.step(model);
+            masks.apply(model);
         });
         print_rates("train", seconds, o.batch);
     }

@@ -2,6 +2,12 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <string_view>
+#include <vector>
+
 #include "bpr/nn/init.hpp"
 #include "bpr/testing/gradient_check.hpp"
 #include "model_test_support.hpp"
@@ -54,4 +60,85 @@ TEST_CASE("a CIFAR ResNet passes the gradient check in double", "[models][resnet
     const auto report = bpr::testing::check_gradients(net, {2, 2, 6, 6}, g, options);
     INFO(report.str());
     CHECK(report.max_relative_error < 1e-4);
+}
+
+TEST_CASE("ResNet-20 at 99% sparsity on sparse kernels: the same step as on dense kernels",
+          "[models][resnet][sparse]") {
+    // A masked ResNet-20; forward and backward on dense kernels, then with every
+    // convolution on the sparse ones (forward, and backward-data at stride 1): logits,
+    // the input gradient and every parameter gradient agree within 1e-4 of the tensor's
+    // largest magnitude (only the summation order differs).
+    auto dense = bpr::models::resnet20(3, 10);
+    bpr::rng g(17);
+    bpr::initialize(dense, g);
+    bpr::visit_params(dense, [&](std::size_t, const std::string&, auto& p) {
+        if (p.role != bpr::param_role::weight) return;
+        for (auto& v : p.value)
+            if (g.uniform() < 0.99) v = 0.0f;
+    });
+    auto sparse = dense;
+    bpr::set_sparse_density(sparse, 0.05);
+    bpr::tensor<float> x({2, 3, 16, 16}), y_dense, y_sparse, dx_dense, dx_sparse;
+    for (auto& v : x)
+        v = static_cast<float>(g.normal());
+    bpr::tensor<float> grad_y({2, 10});
+    for (auto& v : grad_y)
+        v = static_cast<float>(g.normal());
+    dense.forward(x, y_dense, bpr::mode::train);
+    dense.backward(x, y_dense, grad_y, dx_dense);
+    sparse.forward(x, y_sparse, bpr::mode::train);
+    sparse.backward(x, y_sparse, grad_y, dx_sparse);
+    int sparse_convolutions = 0;
+    bpr::visit_layers(sparse, [&](std::string_view, auto& l) {
+        if constexpr (requires { l.last_forward_sparse(); })
+            sparse_convolutions += l.last_forward_sparse();
+    });
+    CHECK(sparse_convolutions == 19);
+    // |a - b| <= 1e-4 * the largest magnitude of `scale` (default: b).
+    auto close = [](const bpr::tensor<float>& a, const bpr::tensor<float>& b,
+                    const bpr::tensor<float>* scale = nullptr) {
+        REQUIRE(a.size() == b.size());
+        float largest = 0.0f;
+        for (float v : scale ? *scale : b)
+            largest = std::max(largest, std::abs(v));
+        for (bpr::index_t i = 0; i < a.size(); ++i)
+            REQUIRE(std::abs(a[i] - b[i]) <= 1e-4f * largest);
+    };
+    close(y_sparse, y_dense);
+    close(dx_sparse, dx_dense);
+    std::vector<const bpr::tensor<float>*> dense_grads;
+    bpr::visit_params(
+        dense, [&](std::size_t, const std::string&, auto& p) { dense_grads.push_back(&p.grad); });
+    bpr::visit_params(sparse, [&](std::size_t i, const std::string& name, auto& p) {
+        INFO(name);
+        close(p.grad, *dense_grads[i]);
+    });
+
+    // Weight gradients for the alive (nonzero) weights only, as under
+    // mask_set::restrict_gradients: those equal the dense ones, the rest are 0.
+    bpr::visit_params(sparse, [&](std::size_t, const std::string&, auto& p) {
+        if (p.role != bpr::param_role::weight || p.value.shape().rank() != 4) return;
+        p.grad_needed.resize(static_cast<std::size_t>(p.value.size()));
+        for (bpr::index_t j = 0; j < p.value.size(); ++j)
+            p.grad_needed[static_cast<std::size_t>(j)] = p.value[j] != 0.0f;
+    });
+    sparse.forward(x, y_sparse, bpr::mode::train);
+    sparse.backward(x, y_sparse, grad_y, dx_sparse);
+    int sparse_weight_grads = 0;
+    bpr::visit_layers(sparse, [&](std::string_view, auto& l) {
+        if constexpr (requires { l.last_weight_grad_sparse(); })
+            sparse_weight_grads += l.last_weight_grad_sparse();
+    });
+    CHECK(sparse_weight_grads == 19);
+    bpr::visit_params(sparse, [&](std::size_t i, const std::string& name, auto& p) {
+        INFO(name);
+        if (p.grad_needed.empty()) {
+            close(p.grad, *dense_grads[i]);
+            return;
+        }
+        bpr::tensor<float> expected = *dense_grads[i];
+        for (bpr::index_t j = 0; j < expected.size(); ++j)
+            if (!p.grad_needed[static_cast<std::size_t>(j)]) expected[j] = 0.0f;
+        close(p.grad, expected, dense_grads[i]);
+    });
 }

@@ -183,3 +183,98 @@ TEST_CASE("conv2d in float agrees with conv2d in double", "[nn][conv2d]") {
         if (c.bias) close(cf.bias().grad, cd.bias().grad);
     }
 }
+
+TEST_CASE("conv2d on sparse kernels computes what the dense path computes",
+          "[nn][conv2d][sparse]") {
+    // Sparse weights (a fraction of zeros), the float layer with set_sparse_density
+    // against the same layer in double on the dense path (itself gradient-checked).
+    struct config {
+        int in, out, kernel, stride, padding;
+        bool bias;
+        int h, w;
+        bool backward_sparse;  // backward-data runs sparse at stride 1 with p <= k - 1
+    };
+    const config cases[] = {
+        {5, 7, 3, 1, 1, true, 9, 8, true},     {6, 4, 3, 1, 0, false, 7, 7, true},
+        {4, 6, 3, 2, 1, true, 9, 9, false},    {8, 5, 1, 1, 0, true, 6, 5, true},
+        {3, 4, 5, 1, 2, false, 8, 11, true},   {4, 4, 3, 1, 3, false, 4, 4, false},
+        {16, 16, 3, 1, 1, false, 14, 14, true}};
+    bpr::rng r(31);
+    for (const auto& c : cases) {
+        bpr::conv2d<float> cf(c.in, c.out, c.kernel, c.stride, c.padding, 1, c.bias);
+        bpr::conv2d<double> cd(c.in, c.out, c.kernel, c.stride, c.padding, 1, c.bias);
+        bpr::index_t nonzeros = 0;
+        for (bpr::index_t i = 0; i < cf.weight().value.size(); ++i) {
+            const float v = r.uniform() < 0.2 ? static_cast<float>(r.uniform(-1, 1)) : 0.0f;
+            cd.weight().value[i] = cf.weight().value[i] = v;
+            nonzeros += v != 0.0f;
+        }
+        if (c.bias)
+            for (bpr::index_t i = 0; i < c.out; ++i)
+                cd.bias().value[i] = cf.bias().value[i] = static_cast<float>(r.uniform(-1, 1));
+        const double density =
+            static_cast<double>(nonzeros) / static_cast<double>(cf.weight().value.size());
+        const bpr::shape in_shape{3, c.in, c.h, c.w};
+        bpr::tensor<float> xf(in_shape), yf, gf(cf.output_shape(in_shape)), dxf;
+        bpr::tensor<double> xd(in_shape), yd, gd(cd.output_shape(in_shape)), dxd;
+        for (bpr::index_t i = 0; i < xf.size(); ++i)
+            xd[i] = xf[i] = static_cast<float>(r.uniform(-1, 1));
+        for (bpr::index_t i = 0; i < gf.size(); ++i)
+            gd[i] = gf[i] = static_cast<float>(r.uniform(-1, 1));
+
+        // Just below the layer's density: dense kernels; at it: sparse.
+        cf.set_sparse_density(density * 0.999);
+        cf.forward(xf, yf, bpr::mode::train);
+        CHECK_FALSE(cf.last_forward_sparse());
+        cf.set_sparse_density(density);
+        cf.forward(xf, yf, bpr::mode::train);
+        CHECK(cf.last_forward_sparse());
+        cf.backward(xf, yf, gf, dxf);
+        CHECK(cf.last_backward_sparse() == c.backward_sparse);
+        cd.forward(xd, yd, bpr::mode::train);
+        cd.backward(xd, yd, gd, dxd);
+        INFO("case in " << c.in << " out " << c.out << " k " << c.kernel << " s " << c.stride
+                        << " p " << c.padding);
+        auto close = [](const auto& a, const auto& b) {
+            REQUIRE(a.size() == b.size());
+            for (bpr::index_t i = 0; i < a.size(); ++i)
+                REQUIRE(a[i] == Approx(b[i]).epsilon(1e-4).margin(1e-5));
+        };
+        close(yf, yd);
+        close(dxf, dxd);
+        close(cf.weight().grad, cd.weight().grad);
+        if (c.bias) close(cf.bias().grad, cd.bias().grad);
+        CHECK_FALSE(cf.last_weight_grad_sparse());
+
+        // Weight gradients wanted for some entries only (a few of them zero weights,
+        // alive as after zero-init regrowth): those equal the dense ones, the rest are 0.
+        auto& needed = cf.weight().grad_needed;
+        needed.assign(static_cast<std::size_t>(cf.weight().value.size()), 0);
+        for (std::size_t i = 0; i < needed.size(); ++i)
+            needed[i] =
+                cf.weight().value[static_cast<bpr::index_t>(i)] != 0.0f || r.uniform() < 0.05;
+        cf.set_sparse_density(0.5);
+        cf.forward(xf, yf, bpr::mode::train);
+        cf.backward(xf, yf, gf, dxf);
+        CHECK(cf.last_weight_grad_sparse());
+        for (std::size_t i = 0; i < needed.size(); ++i) {
+            const auto at = static_cast<bpr::index_t>(i);
+            if (needed[i])
+                REQUIRE(cf.weight().grad[at] ==
+                        Approx(cd.weight().grad[at]).epsilon(1e-4).margin(1e-5));
+            else
+                REQUIRE(cf.weight().grad[at] == 0.0f);
+        }
+        if (c.bias) close(cf.bias().grad, cd.bias().grad);
+        close(dxf, dxd);
+    }
+}
+
+TEST_CASE("set_sparse_density reaches every conv2d of a model", "[nn][conv2d][sparse]") {
+    bpr::sequential<bpr::conv2d<float>, bpr::conv2d<float>> model(bpr::conv2d<float>(2, 3, 3),
+                                                                  bpr::conv2d<float>(3, 4, 1));
+    bpr::set_sparse_density(model, 0.25);
+    CHECK(model.get<0>().sparse_density() == 0.25);
+    CHECK(model.get<1>().sparse_density() == 0.25);
+    CHECK_THROWS_WITH(model.get<0>().set_sparse_density(1.5), Catch::Contains("1.5"));
+}

@@ -1,6 +1,8 @@
 #include "bpr/pipeline/pipeline.hpp"
 
 #include <catch2/catch.hpp>
+
+#include <algorithm>
 #include <cmath>
 
 #include "bpr/optim/sgd.hpp"
@@ -84,6 +86,26 @@ TEST_CASE("the pipeline regrows to the target and beats its pruned start on a ti
                 if (!bits.kept(i)) CHECK(p.value[i] == 0.0f);
         }
     });
+    // Fine-tuning wanted only the alive weights' gradients and released that on exit,
+    // so regrowth scores see dense gradients.
+    visit_params(t.model, [&](std::size_t, const std::string& name, auto& p) {
+        INFO(name);
+        CHECK(p.grad_needed.empty());
+    });
+    result.masks.restrict_gradients(t.model);
+    next = 0;
+    visit_params(t.model, [&](std::size_t index, const std::string&, auto& p) {
+        if (next < result.masks.size() && result.masks[next].index == index) {
+            const auto bits = result.masks[next++].bits.bits();
+            REQUIRE(p.grad_needed.size() == bits.size());
+            CHECK(std::equal(bits.begin(), bits.end(), p.grad_needed.begin()));
+        } else {
+            CHECK(p.grad_needed.empty());
+        }
+    });
+    result.masks.release_gradients(t.model);
+    visit_params(t.model,
+                 [&](std::size_t, const std::string&, auto& p) { CHECK(p.grad_needed.empty()); });
     INFO(result.steps.table());
     CHECK(steps[0].val_accuracy > 0.9);
     CHECK(steps[3].val_accuracy > steps[1].val_accuracy + 0.05);

@@ -1,16 +1,49 @@
 #pragma once
 // bpr::conv2d: a 2-D convolution layer (stride, zero padding, groups incl. depthwise).
 
+#include <algorithm>
+#include <cstdint>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "bpr/core/error.hpp"
 #include "bpr/core/tensor.hpp"
 #include "bpr/kernels/conv2d_dense.hpp"
 #include "bpr/kernels/conv2d_geometry.hpp"
+#include "bpr/kernels/sparse_conv2d.hpp"
 #include "bpr/nn/layer.hpp"
 
 namespace bpr {
+
+namespace detail {
+
+// sum a[i] * b[i] for i < n: vectors of floats (a fixed order, so reproducible), plain
+// loop otherwise.
+template <typename T>
+double dot(const T* a, const T* b, index_t n) {
+    if constexpr (std::is_same_v<T, float>) {
+        using batch = xsimd::batch<float>;
+        constexpr index_t lanes = batch::size;
+        batch acc(0.0f);
+        index_t i = 0;
+        for (; i + lanes <= n; i += lanes)
+            acc = xsimd::fma(batch::load_unaligned(a + i), batch::load_unaligned(b + i), acc);
+        double sum = xsimd::hadd(acc);
+        for (; i < n; ++i)
+            sum += a[i] * b[i];
+        return sum;
+    } else {
+        double sum = 0.0;
+        for (index_t i = 0; i < n; ++i)
+            sum += a[i] * b[i];
+        return sum;
+    }
+}
+
+}  // namespace detail
 
 // What it represents: out = conv(in, weight) (+ bias) over NCHW input, square kernel,
 // equal stride and zero padding on both axes, dilation 1, as torch.nn.Conv2d.
@@ -19,7 +52,12 @@ namespace bpr {
 // Guarantees: weight is OIHW [out, in / groups, k, k] (role weight, named "weight"),
 // the optional bias [out] (role bias, named "bias"); parameters start at zero (see
 // bpr::initialize); backward overwrites the parameter gradients. Scratch memory is
-// reused across batches.
+// reused across batches. With set_sparse_density(d) (float, groups 1), forward and, at
+// stride 1, backward-data run the direct sparse kernel whenever at most a fraction d of
+// the weights are nonzero: zeros contribute nothing, so only the summation order
+// changes. The weight gradient follows weight().grad_needed instead (a zero weight may
+// be alive, e.g. regrown with zero init): when it marks at most a fraction d, only
+// those gradients are computed, one dot product each, and the rest are 0.
 template <typename T = float>
 class conv2d {
   public:
@@ -82,9 +120,35 @@ class conv2d {
 
     shape output_shape(const shape& in) const { return geometry(in).output_shape(); }
 
+    // The weight density at or below which the sparse kernels run (0, the default:
+    // never). Requires: 0 <= d <= 1.
+    void set_sparse_density(double d) {
+        BPR_REQUIRE(d >= 0.0 && d <= 1.0,
+                    "conv2d::set_sparse_density: density must be in [0, 1], got ", d);
+        sparse_density_ = d;
+    }
+    double sparse_density() const { return sparse_density_; }
+    // Whether the last forward / backward-data ran the sparse kernel.
+    bool last_forward_sparse() const { return last_forward_sparse_; }
+    bool last_backward_sparse() const { return last_backward_sparse_; }
+    // Whether the last backward computed only the weight gradients in
+    // weight().grad_needed (the others are 0).
+    bool last_weight_grad_sparse() const { return last_weight_grad_sparse_; }
+
     void forward(const tensor<T>& in, tensor<T>& out, mode) {
         const auto g = geometry(in.shape());
         out.resize(g.output_shape());
+        last_forward_sparse_ = use_sparse();
+        if constexpr (std::is_same_v<T, float>) {
+            if (last_forward_sparse_) {
+                sparse_.weights = kernels::sparse_conv2d_weights::pack(g, weight_.value.data());
+                kernels::epilogue e;
+                e.bias = has_bias_ ? bias_.value.data() : nullptr;
+                kernels::sparse_conv2d_forward(sparse_.weights, g.batch, in.data(), out.data(), e,
+                                               sparse_.forward_workspace);
+                return;
+            }
+        }
         kernels::conv2d_forward(g, in.data(), weight_.value.data(),
                                 has_bias_ ? bias_.value.data() : nullptr, out.data(), workspace_);
     }
@@ -110,10 +174,21 @@ class conv2d {
         const auto g = geometry(in.shape());
         require_shape(grad_out, g.output_shape(), "conv2d::backward", "grad_out");
         grad_in.resize(in.shape());
-        kernels::conv2d_backward_data(g, grad_out.data(), weight_.value.data(), grad_in.data(),
-                                      workspace_);
-        kernels::conv2d_backward_weight(g, in.data(), grad_out.data(), weight_.grad.data(),
-                                        has_bias_ ? bias_.grad.data() : nullptr, workspace_);
+        last_backward_sparse_ = stride_ == 1 && padding_ <= kernel_ - 1 && use_sparse();
+        if constexpr (std::is_same_v<T, float>) {
+            if (last_backward_sparse_) {
+                sparse_backward_data(g, grad_out, grad_in);
+            }
+        }
+        if (!last_backward_sparse_)
+            kernels::conv2d_backward_data(g, grad_out.data(), weight_.value.data(), grad_in.data(),
+                                          workspace_);
+        last_weight_grad_sparse_ = use_sparse_weight_grad();
+        if (last_weight_grad_sparse_)
+            sparse_backward_weight(g, in, grad_out);
+        else
+            kernels::conv2d_backward_weight(g, in.data(), grad_out.data(), weight_.grad.data(),
+                                            has_bias_ ? bias_.grad.data() : nullptr, workspace_);
     }
 
     template <typename F>
@@ -123,11 +198,131 @@ class conv2d {
     }
 
   private:
+    bool use_sparse() const {
+        if (!std::is_same_v<T, float> || groups_ != 1 || sparse_density_ <= 0.0) return false;
+        const auto nonzeros = std::count_if(weight_.value.begin(), weight_.value.end(),
+                                            [](T v) { return v != T(0); });
+        return static_cast<double>(nonzeros) <=
+               sparse_density_ * static_cast<double>(weight_.value.size());
+    }
+
+    // At stride 1, grad_in = conv(grad_out, W') padded by k - 1 - p, with W' the weight
+    // with input and output channels swapped and both spatial axes flipped.
+    void sparse_backward_data(const kernels::conv2d_geometry& g, const tensor<T>& grad_out,
+                              tensor<T>& grad_in) {
+        const index_t k = kernel_, taps = k * k;
+        sparse_.transposed.resize({in_channels_, out_channels_, k, k});
+        const T* w = weight_.value.data();
+        T* t = sparse_.transposed.data();
+        for (index_t o = 0; o < out_channels_; ++o)
+            for (index_t c = 0; c < in_channels_; ++c)
+                for (index_t tap = 0; tap < taps; ++tap)
+                    t[(c * out_channels_ + o) * taps + (taps - 1 - tap)] =
+                        w[(o * in_channels_ + c) * taps + tap];
+        kernels::conv2d_geometry back;
+        back.batch = g.batch, back.in_channels = out_channels_, back.out_channels = in_channels_;
+        back.in_h = g.out_h(), back.in_w = g.out_w();
+        back.kernel_h = back.kernel_w = k;
+        back.stride_h = back.stride_w = 1;
+        back.pad_h = back.pad_w = k - 1 - padding_;
+        sparse_.backward = kernels::sparse_conv2d_weights::pack(back, t);
+        kernels::sparse_conv2d_forward(sparse_.backward, g.batch, grad_out.data(), grad_in.data(),
+                                       {}, sparse_.backward_workspace);
+    }
+
+    bool use_sparse_weight_grad() const {
+        const auto& needed = weight_.grad_needed;
+        if (groups_ != 1 || sparse_density_ <= 0.0 || needed.empty()) return false;
+        BPR_REQUIRE(static_cast<index_t>(needed.size()) == weight_.value.size(),
+                    "conv2d: weight grad_needed has ", needed.size(), " entries, weight has ",
+                    weight_.value.size());
+        const auto count =
+            std::count_if(needed.begin(), needed.end(), [](std::uint8_t b) { return b != 0; });
+        return static_cast<double>(count) <=
+               sparse_density_ * static_cast<double>(weight_.value.size());
+    }
+
+    // grad[o, c, ky, kx] = sum over images and output positions of
+    // grad_out[n, o, y, x] * in[n, c, y * s + ky - p, x * s + kx - p], for the needed
+    // entries only (one thread per entry: the same sums whatever the thread count).
+    void sparse_backward_weight(const kernels::conv2d_geometry& g, const tensor<T>& in,
+                                const tensor<T>& grad_out) {
+        const index_t k = kernel_, taps = k * k, s = stride_, p = padding_;
+        const index_t oh = g.out_h(), ow = g.out_w(), ih = g.in_h, iw = g.in_w;
+        const auto& needed = weight_.grad_needed;
+        sparse_.needed.clear();
+        for (std::size_t i = 0; i < needed.size(); ++i)
+            if (needed[i]) sparse_.needed.push_back(static_cast<index_t>(i));
+        T* grad = weight_.grad.data();
+        std::fill(grad, grad + weight_.grad.size(), T(0));
+        // Output positions [first, last) whose input row/column lies inside the image.
+        auto valid = [s, p](index_t tap, index_t in_extent, index_t out_extent) {
+            const index_t lo = p - tap, hi = in_extent - 1 + p - tap;
+            const index_t first = lo > 0 ? (lo + s - 1) / s : 0;
+            const index_t last = hi < 0 ? 0 : std::min(out_extent, hi / s + 1);
+            return std::pair<index_t, index_t>{first, std::max(first, last)};
+        };
+        const T* x_all = in.data();
+        const T* dy_all = grad_out.data();
+        const auto entries = static_cast<index_t>(sparse_.needed.size());
+#pragma omp parallel for schedule(static)
+        for (index_t e = 0; e < entries; ++e) {
+            const index_t i = sparse_.needed[static_cast<std::size_t>(e)];
+            const index_t o = i / (in_channels_ * taps), c = i / taps % in_channels_;
+            const index_t ky = i % taps / k, kx = i % k;
+            const auto [y0, y1] = valid(ky, ih, oh);
+            const auto [x0, x1] = valid(kx, iw, ow);
+            double sum = 0.0;
+            for (index_t n = 0; n < g.batch; ++n)
+                for (index_t y = y0; y < y1; ++y) {
+                    const T* dy = dy_all + ((n * out_channels_ + o) * oh + y) * ow;
+                    const T* x = x_all + ((n * in_channels_ + c) * ih + y * s + ky - p) * iw;
+                    if (s == 1) {
+                        sum += detail::dot(dy + x0, x + x0 + kx - p, x1 - x0);
+                    } else {
+                        for (index_t j = x0; j < x1; ++j)
+                            sum += dy[j] * x[j * s + kx - p];
+                    }
+                }
+            grad[i] = static_cast<T>(sum);
+        }
+        if (!has_bias_) return;
+        for (index_t o = 0; o < out_channels_; ++o) {
+            double sum = 0.0;
+            for (index_t n = 0; n < g.batch; ++n) {
+                const T* dy = dy_all + (n * out_channels_ + o) * oh * ow;
+                for (index_t j = 0; j < oh * ow; ++j)
+                    sum += dy[j];
+            }
+            bias_.grad[o] = static_cast<T>(sum);
+        }
+    }
+
+    struct sparse_state {
+        kernels::sparse_conv2d_weights weights, backward;
+        tensor<T> transposed;
+        std::vector<index_t> needed;  // flat indices of the needed weight gradients
+        // One each: a workspace re-zeroes its buffers when the layout changes.
+        kernels::sparse_conv2d_workspace forward_workspace, backward_workspace;
+    };
+
     index_t in_channels_, out_channels_, kernel_, stride_, padding_, groups_;
     bool has_bias_;
     param<T> weight_;
     param<T> bias_;
     kernels::conv2d_workspace<T> workspace_;
+    double sparse_density_ = 0.0;
+    bool last_forward_sparse_ = false, last_backward_sparse_ = false,
+         last_weight_grad_sparse_ = false;
+    sparse_state sparse_;
 };
+
+// Sets the sparse-kernel density of every conv2d in `model` (see conv2d::set_sparse_density).
+template <typename Model>
+void set_sparse_density(Model& model, double density) {
+    visit_layers(model, [&](std::string_view, auto& l) {
+        if constexpr (requires { l.set_sparse_density(density); }) l.set_sparse_density(density);
+    });
+}
 
 }  // namespace bpr

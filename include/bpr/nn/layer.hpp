@@ -3,9 +3,11 @@
 
 #include <concepts>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "bpr/core/shape.hpp"
 #include "bpr/core/tensor.hpp"
@@ -21,11 +23,16 @@ enum class param_role { weight, bias, norm_scale, norm_shift };
 
 // A trainable tensor with its gradient. backward() overwrites `grad` (it does not
 // accumulate), so no zero_grad step is needed between batches.
+// `grad_needed`, when not empty, marks (one byte per entry) the entries whose gradient
+// anyone will read; a layer may then write 0 for the others instead of computing them
+// (conv2d on sparse kernels does). mask_set::restrict_gradients sets it to the mask
+// while fine-tuning under masks, so pruned weights cost no gradient work.
 template <typename T>
 struct param {
     tensor<T> value;
     tensor<T> grad;
     param_role role = param_role::weight;
+    std::vector<std::uint8_t> grad_needed;
 
     param() = default;
     param(const shape& extents, param_role r) : value(extents), grad(extents), role(r) {}
@@ -92,7 +99,21 @@ void for_each_generator_of(L& l, std::string_view prefix, F&& f) {
         l, prefix, [&](auto& child, std::string_view at) { for_each_generator_of(child, at, f); });
 }
 
+template <typename L, typename F>
+void for_each_layer_of(L& l, std::string_view prefix, F&& f) {
+    f(prefix, l);
+    for_each_child_of(l, prefix,
+                      [&](auto& child, std::string_view at) { for_each_layer_of(child, at, f); });
+}
+
 }  // namespace detail
+
+// Calls f(name, layer&) for `model` itself (name "") and every layer inside it, parents
+// before children, in the order of visit_params.
+template <typename Model, typename F>
+void visit_layers(Model& model, F&& f) {
+    detail::for_each_layer_of(model, std::string_view{}, std::forward<F>(f));
+}
 
 // Calls f(index, name, param) for every trainable parameter of `model`, in a fixed
 // order: the index is stable for a given architecture, so optimizer state, masks and

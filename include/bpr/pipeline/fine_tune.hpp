@@ -53,6 +53,14 @@ struct fit_fine_tuner {
         const auto& masks = request.masks;
         masks.apply(model);
         masks.mask_state(opt);
+        // Only alive weights need gradients while fine-tuning (layers on sparse kernels
+        // then skip the rest); released on every exit, for scores that need them all.
+        masks.restrict_gradients(model);
+        struct release {
+            const mask_set<G>& masks;
+            Model& model;
+            ~release() { masks.release_gradients(model); }
+        } release_on_exit{masks, model};
         if (request.length > 0) {
             // A resumed call (done > 0) continues the interrupted call's epochs: same
             // shuffle seed, schedule position and optimizer state.

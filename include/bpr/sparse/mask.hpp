@@ -186,6 +186,21 @@ class mask_set {
                         [](const mask_entry<G>& e, auto& p) { e.bits.apply(p.grad, e.name); });
     }
 
+    // Marks the alive weights as the only gradients anyone reads (param::grad_needed),
+    // so layers may skip the pruned ones; release_gradients(model) undoes it before
+    // anything needs dense gradients again (regrowth scores, SNIP).
+    template <typename Model>
+    void restrict_gradients(Model& model) const {
+        for_each_masked(model, "mask_set::restrict_gradients", [](const mask_entry<G>& e, auto& p) {
+            p.grad_needed.assign(e.bits.bits().begin(), e.bits.bits().end());
+        });
+    }
+    template <typename Model>
+    void release_gradients(Model& model) const {
+        visit_params(model,
+                     [](std::size_t, const std::string&, auto& p) { p.grad_needed.clear(); });
+    }
+
     // Zeroes the optimizer state at pruned positions. Requires an optimizer with
     // slot_count() and reset_state(index, positions) (bpr::sgd, bpr::adamw); slots
     // not created yet (before the first step) hold no state and are skipped.
