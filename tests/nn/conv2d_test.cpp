@@ -227,6 +227,21 @@ TEST_CASE("conv2d on sparse kernels computes what the dense path computes",
         cf.forward(xf, yf, bpr::mode::train);
         CHECK_FALSE(cf.last_forward_sparse());
         cf.set_sparse_density(density);
+        // Eval's fused conv -> batchnorm -> relu, sparse against dense.
+        std::vector<float> scale(static_cast<std::size_t>(c.out)), shift(scale.size());
+        for (std::size_t o = 0; o < scale.size(); ++o)
+            scale[o] = static_cast<float>(r.uniform(0.5, 2)),
+            shift[o] = static_cast<float>(r.uniform(-1, 1));
+        bpr::tensor<float> fused_sparse, fused_dense;
+        cf.forward_affine(xf, fused_sparse, scale.data(), shift.data(), true);
+        CHECK(cf.last_forward_sparse());
+        cf.set_sparse_density(0.0);
+        cf.forward_affine(xf, fused_dense, scale.data(), shift.data(), true);
+        CHECK_FALSE(cf.last_forward_sparse());
+        REQUIRE(fused_sparse.size() == fused_dense.size());
+        for (bpr::index_t i = 0; i < fused_dense.size(); ++i)
+            REQUIRE(fused_sparse[i] == Approx(fused_dense[i]).epsilon(1e-4).margin(1e-5));
+        cf.set_sparse_density(density);
         cf.forward(xf, yf, bpr::mode::train);
         CHECK(cf.last_forward_sparse());
         cf.backward(xf, yf, gf, dxf);

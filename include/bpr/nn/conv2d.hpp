@@ -160,6 +160,24 @@ class conv2d {
                         bool relu) {
         const auto g = geometry(in.shape());
         out.resize(g.output_shape());
+        last_forward_sparse_ = use_sparse();
+        if constexpr (std::is_same_v<T, float>) {
+            if (last_forward_sparse_) {
+                // scale * (conv + bias) + shift = scale * conv + (scale * bias + shift).
+                sparse_.shift.resize({out_channels_});
+                for (index_t o = 0; o < out_channels_; ++o)
+                    sparse_.shift[o] =
+                        (scale ? scale[o] : T(1)) * (has_bias_ ? bias_.value[o] : T(0)) +
+                        (shift ? shift[o] : T(0));
+                sparse_.weights = kernels::sparse_conv2d_weights::pack(g, weight_.value.data());
+                const kernels::epilogue e{
+                    scale, sparse_.shift.data(),
+                    relu ? kernels::activation::relu : kernels::activation::none};
+                kernels::sparse_conv2d_forward(sparse_.weights, g.batch, in.data(), out.data(), e,
+                                               sparse_.forward_workspace);
+                return;
+            }
+        }
         kernels::conv2d_output_transform<T> transform;
         transform.scale = scale;
         transform.shift = shift;
@@ -301,6 +319,7 @@ class conv2d {
     struct sparse_state {
         kernels::sparse_conv2d_weights weights, backward;
         tensor<T> transposed;
+        tensor<T> shift;              // forward_affine's bias folded into its shift
         std::vector<index_t> needed;  // flat indices of the needed weight gradients
         // One each: a workspace re-zeroes its buffers when the layout changes.
         kernels::sparse_conv2d_workspace forward_workspace, backward_workspace;
