@@ -17,6 +17,14 @@ void fill_random(bpr::tensor<T>& t, bpr::rng& r) {
         v = static_cast<T>(r.uniform(-1.0, 1.0));
 }
 
+// A float result against the same computation in double: relative 1e-4, or `margin`.
+template <typename A, typename B>
+void require_close(const A& a, const B& b, double margin) {
+    REQUIRE(a.size() == b.size());
+    for (bpr::index_t i = 0; i < a.size(); ++i)
+        REQUIRE(a[i] == Approx(b[i]).epsilon(1e-4).margin(margin));
+}
+
 }  // namespace
 
 static_assert(bpr::layer<bpr::conv2d<float>>);
@@ -172,15 +180,10 @@ TEST_CASE("conv2d in float agrees with conv2d in double", "[nn][conv2d]") {
         cd.forward(xd, yd, bpr::mode::train);
         cf.backward(xf, yf, gf, dxf);
         cd.backward(xd, yd, gd, dxd);
-        auto close = [](const auto& a, const auto& b) {
-            REQUIRE(a.size() == b.size());
-            for (bpr::index_t i = 0; i < a.size(); ++i)
-                REQUIRE(a[i] == Approx(b[i]).epsilon(1e-4).margin(1e-4));
-        };
-        close(yf, yd);
-        close(dxf, dxd);
-        close(cf.weight().grad, cd.weight().grad);
-        if (c.bias) close(cf.bias().grad, cd.bias().grad);
+        require_close(yf, yd, 1e-4);
+        require_close(dxf, dxd, 1e-4);
+        require_close(cf.weight().grad, cd.weight().grad, 1e-4);
+        if (c.bias) require_close(cf.bias().grad, cd.bias().grad, 1e-4);
     }
 }
 
@@ -238,9 +241,7 @@ TEST_CASE("conv2d on sparse kernels computes what the dense path computes",
         cf.set_sparse_density(0.0);
         cf.forward_affine(xf, fused_dense, scale.data(), shift.data(), true);
         CHECK_FALSE(cf.last_forward_sparse());
-        REQUIRE(fused_sparse.size() == fused_dense.size());
-        for (bpr::index_t i = 0; i < fused_dense.size(); ++i)
-            REQUIRE(fused_sparse[i] == Approx(fused_dense[i]).epsilon(1e-4).margin(1e-5));
+        require_close(fused_sparse, fused_dense, 1e-5);
         cf.set_sparse_density(density);
         cf.forward(xf, yf, bpr::mode::train);
         CHECK(cf.last_forward_sparse());
@@ -250,11 +251,7 @@ TEST_CASE("conv2d on sparse kernels computes what the dense path computes",
         cd.backward(xd, yd, gd, dxd);
         INFO("case in " << c.in << " out " << c.out << " k " << c.kernel << " s " << c.stride
                         << " p " << c.padding);
-        auto close = [](const auto& a, const auto& b) {
-            REQUIRE(a.size() == b.size());
-            for (bpr::index_t i = 0; i < a.size(); ++i)
-                REQUIRE(a[i] == Approx(b[i]).epsilon(1e-4).margin(1e-5));
-        };
+        auto close = [](const auto& a, const auto& b) { require_close(a, b, 1e-5); };
         close(yf, yd);
         close(dxf, dxd);
         close(cf.weight().grad, cd.weight().grad);
