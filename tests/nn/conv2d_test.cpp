@@ -17,6 +17,13 @@ void fill_random(bpr::tensor<T>& t, bpr::rng& r) {
         v = static_cast<T>(r.uniform(-1.0, 1.0));
 }
 
+// The same uniform values in [-1, 1] into a float and a double tensor.
+void fill_same(bpr::tensor<float>& f, bpr::tensor<double>& d, bpr::rng& r) {
+    REQUIRE(f.size() == d.size());
+    for (bpr::index_t i = 0; i < f.size(); ++i)
+        d[i] = f[i] = static_cast<float>(r.uniform(-1, 1));
+}
+
 // A float result against the same computation in double: relative 1e-4, or `margin`.
 template <typename A, typename B>
 void require_close(const A& a, const B& b, double margin) {
@@ -164,18 +171,13 @@ TEST_CASE("conv2d in float agrees with conv2d in double", "[nn][conv2d]") {
     for (const auto& c : cases) {
         bpr::conv2d<float> cf(c.in, c.out, c.kernel, c.stride, c.padding, c.groups, c.bias);
         bpr::conv2d<double> cd(c.in, c.out, c.kernel, c.stride, c.padding, c.groups, c.bias);
-        for (bpr::index_t i = 0; i < cf.weight().value.size(); ++i)
-            cd.weight().value[i] = cf.weight().value[i] = static_cast<float>(r.uniform(-1, 1));
-        if (c.bias)
-            for (bpr::index_t i = 0; i < c.out; ++i)
-                cd.bias().value[i] = cf.bias().value[i] = static_cast<float>(r.uniform(-1, 1));
+        fill_same(cf.weight().value, cd.weight().value, r);
+        if (c.bias) fill_same(cf.bias().value, cd.bias().value, r);
         const bpr::shape in_shape{3, c.in, 8, 8};
         bpr::tensor<float> xf(in_shape), yf, gf(cf.output_shape(in_shape)), dxf;
         bpr::tensor<double> xd(in_shape), yd, gd(cd.output_shape(in_shape)), dxd;
-        for (bpr::index_t i = 0; i < xf.size(); ++i)
-            xd[i] = xf[i] = static_cast<float>(r.uniform(-1, 1));
-        for (bpr::index_t i = 0; i < gf.size(); ++i)
-            gd[i] = gf[i] = static_cast<float>(r.uniform(-1, 1));
+        fill_same(xf, xd, r);
+        fill_same(gf, gd, r);
         cf.forward(xf, yf, bpr::mode::train);
         cd.forward(xd, yd, bpr::mode::train);
         cf.backward(xf, yf, gf, dxf);
@@ -212,18 +214,14 @@ TEST_CASE("conv2d on sparse kernels computes what the dense path computes",
             cd.weight().value[i] = cf.weight().value[i] = v;
             nonzeros += v != 0.0f;
         }
-        if (c.bias)
-            for (bpr::index_t i = 0; i < c.out; ++i)
-                cd.bias().value[i] = cf.bias().value[i] = static_cast<float>(r.uniform(-1, 1));
+        if (c.bias) fill_same(cf.bias().value, cd.bias().value, r);
         const double density =
             static_cast<double>(nonzeros) / static_cast<double>(cf.weight().value.size());
         const bpr::shape in_shape{3, c.in, c.h, c.w};
         bpr::tensor<float> xf(in_shape), yf, gf(cf.output_shape(in_shape)), dxf;
         bpr::tensor<double> xd(in_shape), yd, gd(cd.output_shape(in_shape)), dxd;
-        for (bpr::index_t i = 0; i < xf.size(); ++i)
-            xd[i] = xf[i] = static_cast<float>(r.uniform(-1, 1));
-        for (bpr::index_t i = 0; i < gf.size(); ++i)
-            gd[i] = gf[i] = static_cast<float>(r.uniform(-1, 1));
+        fill_same(xf, xd, r);
+        fill_same(gf, gd, r);
 
         // Just below the layer's density: dense kernels; at it: sparse.
         cf.set_sparse_density(density * 0.999);
