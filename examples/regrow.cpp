@@ -68,7 +68,7 @@ most critical weights in steps up to a target, fine-tuning after each step.
 
   --data SPEC            fashion-mnist (default), fashion-mnist:DIR, cifar10:DIR,
                          folder:DIR (DIR/train/<class>/*, DIR/test/<class>/*)
-  --model NAME           lenet5 (default) or resnet20
+  --model NAME           lenet5 (default), resnet20 or vgg16
   --checkpoint FILE      dense model to start from; default: the committed
                          models/lenet5-fashion-mnist.ckpt for lenet5 on Fashion-MNIST;
                          otherwise a dense model is trained first (--train-epochs)
@@ -152,7 +152,7 @@ settings parse(int argc, char** argv) {
     settings s;
     flag_table(usage)
         .text("--data", s.data)
-        .text("--model", s.model, {"lenet5", "resnet20"})
+        .text("--model", s.model, {"lenet5", "resnet20", "vgg16"})
         .custom("--checkpoint",
                 [&s](const std::string& value) {
                     s.checkpoint = value;
@@ -529,8 +529,10 @@ int main(int argc, char** argv) {
     bpr::set_threads(s.threads);
     try {
         const bool grey = s.data.rfind("fashion-mnist", 0) == 0;
-        if (s.model == "resnet20") return run(s, bpr::models::resnet20<float>(grey ? 1 : 3, 10));
-        return run(s, bpr::models::lenet5<float>(grey ? 1 : 3, grey ? 28 : 32, 10));
+        const bpr::index_t channels = grey ? 1 : 3, size = grey ? 28 : 32;
+        if (s.model == "resnet20") return run(s, bpr::models::resnet20<float>(channels, 10));
+        if (s.model == "vgg16") return run(s, bpr::models::vgg16<float>(channels, 10, size));
+        return run(s, bpr::models::lenet5<float>(channels, size, 10));
     } catch (const bpr::error& e) {
         std::fprintf(stderr, "bpr-regrow: %s\n", e.what());
         return 1;
