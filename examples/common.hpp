@@ -22,7 +22,10 @@
 #include "bpr/data/dataset.hpp"
 #include "bpr/data/idx.hpp"
 #include "bpr/data/image_folder.hpp"
+#include "bpr/data/split.hpp"
 #include "bpr/data/transforms.hpp"
+#include "bpr/io/checkpoint.hpp"
+#include "bpr/io/data_section.hpp"
 
 namespace bpr_examples {
 
@@ -103,15 +106,22 @@ class flag_table {
                               field = parse_number(flag, value);
                           });
     }
-    // A whole number of at least `low`, stored in whatever integer type the field has.
+    // A whole number of at least `low`, stored in whatever integer type the field has;
+    // into a std::optional field it stays unset unless given (its default then comes
+    // from elsewhere, e.g. a checkpoint).
     template <typename Integer>
     flag_table& integer(std::string name, Integer& field, std::int64_t low) {
-        return with_value(
-            std::move(name), [&field, low](const std::string& flag, const std::string& value) {
-                constexpr auto high = static_cast<std::int64_t>(std::min<std::uint64_t>(
-                    std::numeric_limits<Integer>::max(), std::numeric_limits<std::int64_t>::max()));
-                field = static_cast<Integer>(parse_integer(flag, value, low, high));
-            });
+        return with_value(std::move(name),
+                          [&field, low](const std::string& flag, const std::string& value) {
+                              field = parse_in_range<Integer>(flag, value, low);
+                          });
+    }
+    template <typename Integer>
+    flag_table& integer(std::string name, std::optional<Integer>& field, std::int64_t low) {
+        return with_value(std::move(name),
+                          [&field, low](const std::string& flag, const std::string& value) {
+                              field = parse_in_range<Integer>(flag, value, low);
+                          });
     }
     // A flag without a value that sets `field` to `value`.
     flag_table& toggle(std::string name, bool& field, bool value = true) {
@@ -163,6 +173,13 @@ class flag_table {
     }
 
   private:
+    template <typename Integer>
+    static Integer parse_in_range(const std::string& flag, const std::string& value,
+                                  std::int64_t low) {
+        constexpr auto high = static_cast<std::int64_t>(std::min<std::uint64_t>(
+            std::numeric_limits<Integer>::max(), std::numeric_limits<std::int64_t>::max()));
+        return static_cast<Integer>(parse_integer(flag, value, low, high));
+    }
     using action = std::function<void(const std::string& flag, const std::string& value)>;
     struct entry {
         std::string name;
@@ -229,6 +246,63 @@ inline bpr::data::dataset spread_images(bpr::data::dataset data, bpr::index_t co
     for (bpr::index_t i = 0; i < count; ++i)
         indices[static_cast<std::size_t>(i)] = i * data.size() / count;
     return bpr::data::subset(data, indices);
+}
+
+// The validation split and input normalization of a run that starts from a dense
+// checkpoint (bpr-prune, bpr-regrow, bpr-infer). The split: --val / --val-seed when
+// given, else what the checkpoint's "data" section records (bpr-train writes one), else
+// 5000 images and seed 1, the split every committed checkpoint was trained without.
+// The normalization: the checkpoint's, else computed from the split's training part.
+// Neither depends on the run's own --seed, so seeds compare runs on the same images.
+// Prints one line saying which, and a note when the split cannot be the checkpoint's.
+struct split_choice {
+    bpr::index_t validation = 5000;
+    std::uint64_t val_seed = 1;
+    std::optional<bpr::data::normalization> recorded_norm;  // from the checkpoint
+
+    bpr::data::normalization normalization(const bpr::data::dataset& train_part) const {
+        return recorded_norm ? *recorded_norm : bpr::data::compute_normalization(train_part);
+    }
+};
+
+inline split_choice choose_split(const std::string& checkpoint, bpr::index_t training_images,
+                                 std::optional<bpr::index_t> val_flag,
+                                 std::optional<std::uint64_t> val_seed_flag) {
+    split_choice choice;
+    std::optional<bpr::training_data_record> record;
+    if (!checkpoint.empty() && std::filesystem::exists(checkpoint))
+        record = bpr::read_data_section(bpr::checkpoint_file(checkpoint));
+    if (record) choice.recorded_norm = record->norm;
+    if (record && record->validation > 0)  // else there is no unseen split to keep
+        choice.validation = record->validation, choice.val_seed = record->val_seed;
+    const bpr::index_t validation = val_flag.value_or(choice.validation);
+    const std::uint64_t val_seed = val_seed_flag.value_or(choice.val_seed);
+    std::printf(
+        "validation split: %lld of %lld training images, seed %llu (%s); normalization %s\n",
+        static_cast<long long>(validation), static_cast<long long>(training_images),
+        static_cast<unsigned long long>(val_seed),
+        val_flag || val_seed_flag          ? "as the flags ask"
+        : record && record->validation > 0 ? ("as " + checkpoint + " records it").c_str()
+                                           : "the default split",
+        record ? "as the checkpoint records it" : "of the remaining training images");
+    if (record && record->validation == 0)
+        std::printf(
+            "note: %s was trained on every training image (no --val): validation "
+            "figures are of images it has seen\n",
+            checkpoint.c_str());
+    else if (record && (validation != record->validation || val_seed != record->val_seed ||
+                        training_images != record->total_images))
+        std::printf(
+            "note: this split (%lld of %lld images, seed %llu) is not the one %s was "
+            "trained without (%lld of %lld, seed %llu): validation figures may include "
+            "images it was trained on\n",
+            static_cast<long long>(validation), static_cast<long long>(training_images),
+            static_cast<unsigned long long>(val_seed), checkpoint.c_str(),
+            static_cast<long long>(record->validation),
+            static_cast<long long>(record->total_images),
+            static_cast<unsigned long long>(record->val_seed));
+    choice.validation = validation, choice.val_seed = val_seed;
+    return choice;
 }
 
 }  // namespace bpr_examples

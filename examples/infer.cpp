@@ -6,7 +6,8 @@
 //   bpr-infer --sparse lenet.bprs shirt.png boot.jpg       # classify files
 //
 // The recipe, top to bottom: parse flags; load the data (the training split gives the
-// normalization, exactly as bpr-prune / bpr-regrow computed it: same --val and --seed);
+// normalization, exactly as bpr-prune / bpr-regrow computed it: same --val and --val-seed,
+// or the checkpoint's own record);
 // build the model and read the sparse model file (or checkpoint) into it; compile it
 // into an engine (batchnorm folded, activations fused, sparse or dense per layer); then
 // classify the files, or run the test set twice (the engine, and the masked model's own
@@ -50,8 +51,10 @@ classifies them; otherwise evaluates the whole test set.
   --data SPEC          fashion-mnist (default), fashion-mnist:DIR, cifar10:DIR,
                        folder:DIR (DIR/train/<class>/*.png and DIR/test/...)
   --val N              validation images carved from the training set before the
-                       normalization is computed, as in training (default 5000)
-  --seed N             split seed, as in training (default 1)
+                       normalization is computed, as in training (default: as the
+                       --checkpoint records it, else 5000)
+  --val-seed N         seed of that split (default: as the --checkpoint records it,
+                       else 1); --seed N is the same flag
   --batch N            images per engine call for the throughput run (default 32)
   --threads N          threads (default 1)
   --latency-images N   test images timed one at a time (default 200)
@@ -65,8 +68,9 @@ classifies them; otherwise evaluates the whole test set.
 
 struct settings {
     std::string model = "lenet5", sparse, checkpoint, data = "fashion-mnist", json;
-    bpr::index_t validation = 5000, batch = 32, latency_images = 200, limit = -1;
-    std::uint64_t seed = 1;
+    bpr::index_t batch = 32, latency_images = 200, limit = -1;
+    std::optional<bpr::index_t> validation;  // unset: choose_split decides
+    std::optional<std::uint64_t> val_seed;
     int threads = 1;
     bpr::infer::path_policy policy = bpr::infer::path_policy::automatic;
     bool compare = true, quiet = false;
@@ -81,7 +85,8 @@ settings parse(int argc, char** argv) {
         .text("--checkpoint", s.checkpoint)
         .text("--data", s.data)
         .integer("--val", s.validation, 0)
-        .integer("--seed", s.seed, 0)
+        .integer("--val-seed", s.val_seed, 0)
+        .integer("--seed", s.val_seed, 0)
         .integer("--batch", s.batch, 1)
         .integer("--threads", s.threads, 1)
         .integer("--latency-images", s.latency_images, 0)
@@ -163,8 +168,10 @@ bpr::index_t argmax(const float* row, bpr::index_t n) {
 template <typename Model>
 int run(const settings& s, Model model, const data_pair& data) {
     using clock = std::chrono::steady_clock;
-    const auto parts = bpr::data::split(data.train, s.validation, s.seed);
-    const bpr::data::normalization norm = bpr::data::compute_normalization(parts.train);
+    const split_choice split = choose_split(s.sparse.empty() ? s.checkpoint : "", data.train.size(),
+                                            s.validation, s.val_seed);
+    const auto parts = bpr::data::split(data.train, split.validation, split.val_seed);
+    const bpr::data::normalization norm = split.normalization(parts.train);
 
     if (!s.sparse.empty()) {
         bpr::sparse_file_info info;

@@ -85,10 +85,11 @@ Prunes a trained model to a budget, fine-tunes it, and writes it in a sparse for
   --sparse-kernels D   convolutions whose weight density is <= D train and evaluate on
                        the sparse kernels (default 0: never); same results up to float
                        rounding, faster at high sparsity
-  --val N              validation images carved from the training set (default 5000)
-  --val-seed N         seed of that split (default 1): keep it equal to the seed the
-                       dense checkpoint was trained with (bpr-train --val --seed), so
-                       the validation images are ones the dense model never saw
+  --val N              validation images carved from the training set (default: as
+                       the checkpoint records it, else 5000)
+  --val-seed N         seed of that split (default: as the checkpoint records it, else
+                       1, the split of the committed checkpoints), so that the
+                       validation images are ones the dense model never saw
   --seed N             seed (default 1)
   --threads N          threads (default 2)
   --out FILE           write the pruned model as a sparse model file
@@ -120,8 +121,10 @@ struct settings {
     std::int64_t snip_batches = 4;
     bool keep_first_dense = false, keep_last_dense = false, augment = false, quiet = false,
          no_eval = false;
-    bpr::index_t batch = 128, validation = 5000;
-    std::uint64_t seed = 1, val_seed = 1;
+    bpr::index_t batch = 128;
+    std::optional<bpr::index_t> validation;  // unset: choose_split decides
+    std::optional<std::uint64_t> val_seed;
+    std::uint64_t seed = 1;
     int threads = 2;
     std::string out, report, json;
     std::vector<double> sweep;  // sparsities as fractions; empty: prune to --budget once
@@ -554,11 +557,15 @@ int run(const settings& s, Model model) {
     using clock = std::chrono::steady_clock;
     const auto begin = clock::now();
     const data_pair data = load_data(s.data);
-    const auto parts = bpr::data::split(data.train, s.validation, s.val_seed);
+    const split_choice split =
+        choose_split(s.checkpoint, data.train.size(), s.validation, s.val_seed);
+    if (split.validation >= data.train.size())
+        usage_error("--val " + std::to_string(split.validation) + " leaves no training images (" +
+                    std::to_string(data.train.size()) + ")");
+    const auto parts = bpr::data::split(data.train, split.validation, split.val_seed);
     bpr::set_sparse_density(model, s.sparse_kernels);
-    context<Model> ctx{s,           model,
-                       parts.train, parts.validation,
-                       data.test,   bpr::data::compute_normalization(parts.train)};
+    context<Model> ctx{
+        s, model, parts.train, parts.validation, data.test, split.normalization(parts.train)};
 
     if (!s.checkpoint.empty()) {
         bpr::load_checkpoint(s.checkpoint, model);

@@ -104,8 +104,12 @@ most critical weights in steps up to a target, fine-tuning after each step.
   --sparse-kernels D     convolutions whose weight density is <= D run forward and
                          backward-data on the sparse kernels (default 0: never); same
                          results up to float rounding, faster at high sparsity
-  --val N                validation images carved from the training set (default 5000)
-  --seed N               seed (default 1)
+  --val N                validation images carved from the training set (default: as
+                         the checkpoint records it, else 5000)
+  --val-seed N           seed of that split (default: as the checkpoint records it,
+                         else 1, the split of the committed checkpoints); --seed does not
+                         move it, so runs of different seeds validate on the same images
+  --seed N               seed of pruning, scores, shuffling, augmentation (default 1)
   --threads N            threads (default 2)
   --out DIR              output directory (default regrow-out): trajectory.csv,
                          trajectory.json, trajectory.svg, model.bprs, summary.json, and
@@ -136,8 +140,11 @@ struct settings {
     std::int64_t score_batches = 8;
     double init_scale = 0.1, max_share = 0.5, max_density = 1.0;
     double lr = 0.1, train_lr = 0.05, wd = 5e-4;
-    bpr::index_t batch = 128, validation = 5000;
-    std::uint64_t seed = 1;
+    bpr::index_t batch = 128;
+    std::optional<bpr::index_t> val_flag;
+    std::optional<std::uint64_t> val_seed_flag;
+    bpr::index_t validation = 5000;  // resolved in run() (choose_split)
+    std::uint64_t val_seed = 1, seed = 1;
     int threads = 2;
     std::string out = "regrow-out";
     bool resume = false;
@@ -183,7 +190,8 @@ settings parse(int argc, char** argv) {
         .number("--train-lr", s.train_lr)
         .number("--wd", s.wd)
         .integer("--batch", s.batch, 1)
-        .integer("--val", s.validation, 1)
+        .integer("--val", s.val_flag, 1)
+        .integer("--val-seed", s.val_seed_flag, 0)
         .integer("--seed", s.seed, 0)
         .integer("--threads", s.threads, 1)
         .text("--out", s.out)
@@ -316,6 +324,7 @@ std::string run_config(const settings& s) {
     line("wd", s.wd);
     line("batch", s.batch);
     line("val", s.validation);
+    if (s.val_seed != 1) line("val-seed", s.val_seed);  // absent when 1: older state files match
     line("seed", s.seed);
     line("train-images", s.train_images);
     if (s.augment) line("augment", s.augment);  // absent when off: older state files still match
@@ -332,21 +341,24 @@ int run(settings s, Model model) {
     data_pair data = load_data(s.data);
     data.train = spread_images(std::move(data.train), s.train_images);
     data.test = spread_images(std::move(data.test), s.test_images);
-    if (s.validation >= data.train.size())
-        usage_error("--val " + std::to_string(s.validation) + " leaves no training images (" +
-                    std::to_string(data.train.size()) + ")");
-    const auto parts = bpr::data::split(data.train, s.validation, s.seed);
-    const bpr::data::normalization norm = bpr::data::compute_normalization(parts.train);
-    bpr::data::loader_options train_options{
-        .batch_size = s.batch, .shuffle = true, .seed = s.seed, .norm = norm};
-    if (s.augment) train_options.augment = standard_augmentation(parts.train);
 
-    // The dense starting point.
+    // The dense starting point, and the split and normalization it was trained with.
     const bool default_data = s.data == "fashion-mnist" && s.model == "lenet5";
     if (!s.checkpoint_given && default_data) {
         const std::string committed = BPR_SOURCE_DIR "/models/lenet5-fashion-mnist.ckpt";
         if (std::filesystem::exists(committed)) s.checkpoint = committed;
     }
+    const split_choice split =
+        choose_split(s.checkpoint, data.train.size(), s.val_flag, s.val_seed_flag);
+    s.validation = split.validation, s.val_seed = split.val_seed;
+    if (s.validation >= data.train.size())
+        usage_error("--val " + std::to_string(s.validation) + " leaves no training images (" +
+                    std::to_string(data.train.size()) + ")");
+    const auto parts = bpr::data::split(data.train, s.validation, s.val_seed);
+    const bpr::data::normalization norm = split.normalization(parts.train);
+    bpr::data::loader_options train_options{
+        .batch_size = s.batch, .shuffle = true, .seed = s.seed, .norm = norm};
+    if (s.augment) train_options.augment = standard_augmentation(parts.train);
     // Resuming: the model, optimizer, masks, w0 and pipeline state all come from the
     // run's own checkpoint, loaded below; the dense start is not needed then.
     const std::filesystem::path out = s.out;
@@ -494,6 +506,8 @@ int run(settings s, Model model) {
         .set("finetune_epochs", s.finetune_epochs)
         .set("prune_finetune_epochs", s.prune_finetune_epochs)
         .set("seed", static_cast<std::int64_t>(s.seed))
+        .set("validation_images", static_cast<std::int64_t>(s.validation))
+        .set("val_seed", static_cast<std::int64_t>(s.val_seed))
         .set("threads", s.threads)
         .set("dense_accuracy", dense->test_accuracy)
         .set("dense_val_accuracy", dense->val_accuracy)

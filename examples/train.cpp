@@ -64,7 +64,9 @@ Trains a model and reports its test accuracy.
   --augment         random crop (pad 4, or 2 below 32 px) and horizontal flip
   --val N           carve N training images out as a validation set (default 0); the
                     best epoch is then chosen on it and its weights are kept
-  --seed N          seed of initialisation, split, shuffling, augmentation (default 1)
+  --val-seed N      seed of that split (default 1); the checkpoint records it, with
+                    --val and the normalization, for bpr-prune, bpr-regrow, bpr-infer
+  --seed N          seed of initialisation, shuffling, augmentation (default 1)
   --threads N       threads (default 2)
   --out FILE        write a checkpoint (model, optimizer state, epoch; with --val also
                     the best epoch so far and its weights) atomically after every
@@ -98,7 +100,7 @@ struct settings {
     double label_smoothing = 0.0;
     bool augment = false;
     bpr::index_t validation = 0;
-    std::uint64_t seed = 1;
+    std::uint64_t val_seed = 1, seed = 1;
     int threads = 2;
     std::string out;
     std::string init;
@@ -128,6 +130,7 @@ settings parse(int argc, char** argv) {
         .number("--label-smoothing", s.label_smoothing)
         .toggle("--augment", s.augment)
         .integer("--val", s.validation, 0)
+        .integer("--val-seed", s.val_seed, 0)
         .integer("--seed", s.seed, 0)
         .integer("--threads", s.threads, 1)
         .text("--out", s.out)
@@ -221,11 +224,20 @@ int run(const settings& s, Model& model, Optimizer& opt, const data_pair& data,
         return std::vector<bpr::checkpoint_section>{meta,
                                                     bpr::model_tensors_section("best", best_model)};
     };
+    // The split and normalization go with the weights, so that bpr-prune, bpr-regrow
+    // and bpr-infer validate on images this model never saw and scale inputs alike.
+    const bpr::checkpoint_section data_record =
+        bpr::data_section({.total_images = train_set.size() + (validation ? validation->size() : 0),
+                           .validation = s.validation,
+                           .val_seed = s.val_seed,
+                           .norm = norm});
     auto save = [&](std::int64_t epoch) {
         const bpr::checkpoint_info info{.epoch = epoch, .step = epoch * steps_per_epoch};
-        if (validation == nullptr || best_epoch < 0)
-            return bpr::save_checkpoint(s.out, model, opt, info);
-        const auto extra = best_sections();
+        std::vector<bpr::checkpoint_section> extra{data_record};
+        if (validation != nullptr && best_epoch >= 0) {
+            const auto best = best_sections();
+            extra.insert(extra.end(), best.begin(), best.end());
+        }
         bpr::save_checkpoint(s.out, model, opt, info,
                              std::span<const bpr::checkpoint_section>(extra));
     };
@@ -313,6 +325,7 @@ int run(const settings& s, Model& model, Optimizer& opt, const data_pair& data,
             .set("batch", static_cast<std::int64_t>(s.batch))
             .set("augment", s.augment)
             .set("validation_images", static_cast<std::int64_t>(s.validation))
+            .set("val_seed", static_cast<std::int64_t>(s.val_seed))
             .set("seed", static_cast<std::int64_t>(s.seed))
             .set("threads", s.threads)
             .set("history", history);
@@ -360,7 +373,7 @@ int main(int argc, char** argv) {
 
         // The validation split is carved from the training set, seeded.
         std::optional<bpr::data::split_result> parts;
-        if (s.validation > 0) parts = bpr::data::split(data.train, s.validation, s.seed);
+        if (s.validation > 0) parts = bpr::data::split(data.train, s.validation, s.val_seed);
         const bpr::data::dataset& train_set = parts ? parts->train : data.train;
         const bpr::data::dataset* validation = parts ? &parts->validation : nullptr;
         const int classes = std::max(data.train.num_classes, data.test.num_classes);

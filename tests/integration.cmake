@@ -23,3 +23,15 @@ include(${CMAKE_CURRENT_SOURCE_DIR}/resume/resume.cmake)
 
 # bpr-infer on a sparse file written by bpr-prune (issue 5).
 include(${CMAKE_CURRENT_SOURCE_DIR}/infer/integration.cmake)
+
+# The checkpoint's record of its validation split, from bpr-train to bpr-prune.
+if(TARGET bpr_example_train AND TARGET bpr_example_prune
+   AND EXISTS /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz)
+  add_test(NAME "integration: bpr-prune keeps the split bpr-train recorded"
+           COMMAND ${CMAKE_COMMAND} -DTRAIN=$<TARGET_FILE:bpr_example_train>
+                   -DPRUNE=$<TARGET_FILE:bpr_example_prune>
+                   -DOUT_DIR=${CMAKE_CURRENT_BINARY_DIR}/integration_split_record
+                   -P ${CMAKE_CURRENT_SOURCE_DIR}/io/split_record.cmake)
+  set_tests_properties("integration: bpr-prune keeps the split bpr-train recorded"
+                       PROPERTIES LABELS "integration" TIMEOUT 600)
+endif()

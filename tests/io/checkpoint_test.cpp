@@ -10,6 +10,7 @@
 
 #include "bpr/core/rng.hpp"
 #include "bpr/io/checkpoint.hpp"
+#include "bpr/io/data_section.hpp"
 #include "bpr/nn/dropout.hpp"
 #include "bpr/nn/linear.hpp"
 #include "bpr/nn/sequential.hpp"
@@ -562,4 +563,71 @@ TEST_CASE("checkpoints keep the dropout stream, so a resumed run draws the same 
         });
         CHECK(same(train_forward(loaded, x), train_forward(assigned, x)));
     }
+}
+
+TEST_CASE("the data section records a model's split and normalization", "[io][checkpoint]") {
+    scratch tmp;
+    toy_model model;
+    bpr::sgd<float> opt({.lr = 0.1});
+    const bpr::training_data_record record{.total_images = 60000,
+                                           .validation = 5000,
+                                           .val_seed = 7,
+                                           .norm = {{0.25f, 0.5f}, {0.125f, 2.0f}}};
+    const std::vector<bpr::checkpoint_section> sections{bpr::data_section(record)};
+    bpr::save_checkpoint(tmp / "with.ckpt", model, opt, {},
+                         std::span<const bpr::checkpoint_section>(sections));
+    bpr::save_checkpoint(tmp / "without.ckpt", model, opt, {});
+
+    const auto back = bpr::read_data_section(bpr::checkpoint_file(tmp / "with.ckpt"));
+    REQUIRE(back.has_value());
+    CHECK(back->total_images == 60000);
+    CHECK(back->validation == 5000);
+    CHECK(back->val_seed == 7);
+    CHECK(back->norm.mean == record.norm.mean);
+    CHECK(back->norm.stddev == record.norm.stddev);
+    CHECK_FALSE(bpr::read_data_section(bpr::checkpoint_file(tmp / "without.ckpt")).has_value());
+}
+
+TEST_CASE("a malformed data section names the file and the field", "[io][checkpoint]") {
+    scratch tmp;
+    toy_model model;
+    bpr::sgd<float> opt({.lr = 0.1});
+    auto save_with = [&](const std::string& name, const bpr::checkpoint_section& section) {
+        const std::vector<bpr::checkpoint_section> sections{section};
+        bpr::save_checkpoint(tmp / name, model, opt, {},
+                             std::span<const bpr::checkpoint_section>(sections));
+        return bpr::checkpoint_file(tmp / name);
+    };
+    const auto zero_stddev = save_with(
+        "zero.ckpt",
+        bpr::data_section({.total_images = 20, .validation = 10, .norm = {{0.5f}, {0.0f}}}));
+    CHECK_THROWS_WITH(bpr::read_data_section(zero_stddev), Catch::Contains("zero.ckpt") &&
+                                                               Catch::Contains("section 'data'") &&
+                                                               Catch::Contains("stddev 0"));
+
+    bpr::checkpoint_section uneven("data");
+    uneven.add("total_images", std::int64_t{20});
+    uneven.add("validation", std::int64_t{10});
+    uneven.add("val_seed", std::int64_t{1});
+    uneven.add("mean", std::vector<float>{0.5f, 0.5f});
+    uneven.add("stddev", std::vector<float>{0.2f});
+    CHECK_THROWS_WITH(bpr::read_data_section(save_with("uneven.ckpt", uneven)),
+                      Catch::Contains("uneven.ckpt") && Catch::Contains("'stddev'") &&
+                          Catch::Contains("1 values, expected 2"));
+
+    bpr::checkpoint_section negative("data");
+    negative.add("total_images", std::int64_t{20});
+    negative.add("validation", std::int64_t{-3});
+    negative.add("val_seed", std::int64_t{1});
+    negative.add("mean", std::vector<float>{});
+    negative.add("stddev", std::vector<float>{});
+    CHECK_THROWS_WITH(bpr::read_data_section(save_with("negative.ckpt", negative)),
+                      Catch::Contains("negative.ckpt") &&
+                          Catch::Contains("'validation' is -3, outside [0, total_images = 20]"));
+
+    bpr::checkpoint_section missing("data");
+    missing.add("total_images", std::int64_t{20});
+    missing.add("validation", std::int64_t{10});
+    CHECK_THROWS_WITH(bpr::read_data_section(save_with("missing.ckpt", missing)),
+                      Catch::Contains("missing.ckpt") && Catch::Contains("val_seed"));
 }
