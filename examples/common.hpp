@@ -255,6 +255,8 @@ inline bpr::data::dataset spread_images(bpr::data::dataset data, bpr::index_t co
 // The normalization: the checkpoint's, else computed from the split's training part.
 // Neither depends on the run's own --seed, so seeds compare runs on the same images.
 // Prints one line saying which, and a note when the split cannot be the checkpoint's.
+// `checkpoint` is null for a run without one; the caller loads its weights from the
+// same parsed file.
 struct split_choice {
     bpr::index_t validation = 5000;
     std::uint64_t val_seed = 1;
@@ -265,15 +267,16 @@ struct split_choice {
     }
 };
 
-inline split_choice choose_split(const std::string& checkpoint, bpr::index_t training_images,
-                                 std::optional<bpr::index_t> val_flag,
+inline split_choice choose_split(const bpr::checkpoint_file* checkpoint,
+                                 bpr::index_t training_images, std::optional<bpr::index_t> val_flag,
                                  std::optional<std::uint64_t> val_seed_flag) {
     split_choice choice;
-    std::optional<bpr::training_data_record> record;
-    if (!checkpoint.empty() && std::filesystem::exists(checkpoint))
-        record = bpr::read_data_section(bpr::checkpoint_file(checkpoint));
+    const auto record = checkpoint ? bpr::read_data_section(*checkpoint) : std::nullopt;
+    const std::string name = checkpoint ? checkpoint->path() : "";
+    // Without a validation split the model has seen every image: no unseen split to keep.
+    const bool has_unseen_split = record && record->validation > 0;
     if (record) choice.recorded_norm = record->norm;
-    if (record && record->validation > 0)  // else there is no unseen split to keep
+    if (has_unseen_split)
         choice.validation = record->validation, choice.val_seed = record->val_seed;
     const bpr::index_t validation = val_flag.value_or(choice.validation);
     const std::uint64_t val_seed = val_seed_flag.value_or(choice.val_seed);
@@ -281,15 +284,15 @@ inline split_choice choose_split(const std::string& checkpoint, bpr::index_t tra
         "validation split: %lld of %lld training images, seed %llu (%s); normalization %s\n",
         static_cast<long long>(validation), static_cast<long long>(training_images),
         static_cast<unsigned long long>(val_seed),
-        val_flag || val_seed_flag          ? "as the flags ask"
-        : record && record->validation > 0 ? ("as " + checkpoint + " records it").c_str()
-                                           : "the default split",
+        val_flag || val_seed_flag ? "as the flags ask"
+        : has_unseen_split        ? ("as " + name + " records it").c_str()
+                                  : "the default split",
         record ? "as the checkpoint records it" : "of the remaining training images");
-    if (record && record->validation == 0)
+    if (record && !has_unseen_split)
         std::printf(
             "note: %s was trained on every training image (no --val): validation "
             "figures are of images it has seen\n",
-            checkpoint.c_str());
+            name.c_str());
     else if (record && (validation != record->validation || val_seed != record->val_seed ||
                         training_images != record->total_images))
         std::printf(
@@ -297,7 +300,7 @@ inline split_choice choose_split(const std::string& checkpoint, bpr::index_t tra
             "trained without (%lld of %lld, seed %llu): validation figures may include "
             "images it was trained on\n",
             static_cast<long long>(validation), static_cast<long long>(training_images),
-            static_cast<unsigned long long>(val_seed), checkpoint.c_str(),
+            static_cast<unsigned long long>(val_seed), name.c_str(),
             static_cast<long long>(record->validation),
             static_cast<long long>(record->total_images),
             static_cast<unsigned long long>(record->val_seed));

@@ -168,7 +168,10 @@ bpr::index_t argmax(const float* row, bpr::index_t n) {
 template <typename Model>
 int run(const settings& s, Model model, const data_pair& data) {
     using clock = std::chrono::steady_clock;
-    const split_choice split = choose_split(s.sparse.empty() ? s.checkpoint : "", data.train.size(),
+    // A checkpoint is parsed once: its record of the split here, its weights below.
+    std::optional<bpr::checkpoint_file> checkpoint;
+    if (s.sparse.empty()) checkpoint.emplace(s.checkpoint);
+    const split_choice split = choose_split(checkpoint ? &*checkpoint : nullptr, data.train.size(),
                                             s.validation, s.val_seed);
     const auto parts = bpr::data::split(data.train, split.validation, split.val_seed);
     const bpr::data::normalization norm = split.normalization(parts.train);
@@ -179,7 +182,8 @@ int run(const settings& s, Model model, const data_pair& data) {
         std::printf("model read from %s (%llu nonzero weights)\n", s.sparse.c_str(),
                     static_cast<unsigned long long>(info.nonzeros));
     } else {
-        bpr::load_checkpoint(s.checkpoint, model);
+        checkpoint->load_model(model);
+        checkpoint.reset();
         std::printf("model read from %s\n", s.checkpoint.c_str());
     }
     const bpr::infer::value_shape input{data.test.channels(), data.test.height(),

@@ -557,8 +557,11 @@ int run(const settings& s, Model model) {
     using clock = std::chrono::steady_clock;
     const auto begin = clock::now();
     const data_pair data = load_data(s.data);
+    // The dense checkpoint, parsed once: its record of the split, then its weights.
+    std::optional<bpr::checkpoint_file> dense;
+    if (!s.checkpoint.empty()) dense.emplace(s.checkpoint);
     const split_choice split =
-        choose_split(s.checkpoint, data.train.size(), s.validation, s.val_seed);
+        choose_split(dense ? &*dense : nullptr, data.train.size(), s.validation, s.val_seed);
     if (split.validation >= data.train.size())
         usage_error("--val " + std::to_string(split.validation) + " leaves no training images (" +
                     std::to_string(data.train.size()) + ")");
@@ -567,8 +570,9 @@ int run(const settings& s, Model model) {
     context<Model> ctx{
         s, model, parts.train, parts.validation, data.test, split.normalization(parts.train)};
 
-    if (!s.checkpoint.empty()) {
-        bpr::load_checkpoint(s.checkpoint, model);
+    if (dense) {
+        dense->load_model(model);
+        dense.reset();  // the weights are in the model now
         std::printf("dense model loaded from %s\n", s.checkpoint.c_str());
     } else {
         bpr::rng generator(s.seed);

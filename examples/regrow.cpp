@@ -348,8 +348,18 @@ int run(settings s, Model model) {
         const std::string committed = BPR_SOURCE_DIR "/models/lenet5-fashion-mnist.ckpt";
         if (std::filesystem::exists(committed)) s.checkpoint = committed;
     }
-    const split_choice split =
-        choose_split(s.checkpoint, data.train.size(), s.val_flag, s.val_seed_flag);
+    // Resuming: the model, optimizer, masks, w0 and pipeline state all come from the
+    // run's own checkpoint, loaded below; the dense start is not needed then.
+    const std::filesystem::path out = s.out;
+    const std::filesystem::path state_file = out / "state.ckpt";
+    const bool resuming = s.resume && std::filesystem::exists(state_file);
+    // The dense checkpoint, parsed once: its record of the split here, its weights below
+    // (unless resuming; a resumed run reads only the record, if the file is still there).
+    std::optional<bpr::checkpoint_file> dense_file;
+    if (!s.checkpoint.empty() && (!resuming || std::filesystem::exists(s.checkpoint)))
+        dense_file.emplace(s.checkpoint);
+    const split_choice split = choose_split(dense_file ? &*dense_file : nullptr, data.train.size(),
+                                            s.val_flag, s.val_seed_flag);
     s.validation = split.validation, s.val_seed = split.val_seed;
     if (s.validation >= data.train.size())
         usage_error("--val " + std::to_string(s.validation) + " leaves no training images (" +
@@ -359,17 +369,12 @@ int run(settings s, Model model) {
     bpr::data::loader_options train_options{
         .batch_size = s.batch, .shuffle = true, .seed = s.seed, .norm = norm};
     if (s.augment) train_options.augment = standard_augmentation(parts.train);
-    // Resuming: the model, optimizer, masks, w0 and pipeline state all come from the
-    // run's own checkpoint, loaded below; the dense start is not needed then.
-    const std::filesystem::path out = s.out;
-    const std::filesystem::path state_file = out / "state.ckpt";
-    const bool resuming = s.resume && std::filesystem::exists(state_file);
     if (s.resume && !resuming)
         std::printf("no checkpoint %s yet: starting from the beginning\n", state_file.c_str());
     if (resuming) {
         // (loaded with the optimizer below)
-    } else if (!s.checkpoint.empty()) {
-        bpr::load_checkpoint(s.checkpoint, model);
+    } else if (dense_file) {
+        dense_file->load_model(model);
         std::printf("dense model loaded from %s\n", s.checkpoint.c_str());
     } else {
         std::printf("no checkpoint%s: training the dense model for %lld epochs first\n",
@@ -384,6 +389,7 @@ int run(settings s, Model model) {
         bpr::fit(model, opt, bpr::cosine_lr{.base = s.train_lr}, loader,
                  {.epochs = s.train_epochs, .progress = s.quiet ? nullptr : stdout});
     }
+    dense_file.reset();  // its weights, if needed, are in the model now
 
     // The pipeline, its stages configured from the flags.
     const bpr::storage_format format = bpr::parse_format(s.format);
