@@ -29,7 +29,7 @@ std::string saved_mlp(bpr::test::tiny_mlp& mlp) {
     return writer.bytes();
 }
 
-auto parse(const std::string& bytes) {
+auto parse_safetensors(const std::string& bytes) {
     return bpr::safetensors_file::parse(bytes, "hostile.st");
 }
 
@@ -38,19 +38,20 @@ auto parse(const std::string& bytes) {
 TEST_CASE("safetensors: every truncation length names the file", "[hostile][safetensors]") {
     auto mlp = bpr::test::make_tiny_mlp(2);
     const std::string good = saved_mlp(mlp);
-    REQUIRE(parse(good).tensors().size() == 4);
+    REQUIRE(parse_safetensors(good).tensors().size() == 4);
     std::uint64_t header_length = 0;
     std::memcpy(&header_length, good.data(), 8);
     for (std::size_t length = 0; length < good.size(); ++length) {
         INFO("length " << length);
         const std::string cut = good.substr(0, length);
         if (length < 8)
-            BPR_REQUIRE_REJECTS(parse(cut), "hostile.st: too short for a safetensors file");
+            BPR_REQUIRE_REJECTS(parse_safetensors(cut),
+                                "hostile.st: too short for a safetensors file");
         else if (length < 8 + header_length)
-            BPR_REQUIRE_REJECTS(parse(cut), "hostile.st: field 'header length' is",
+            BPR_REQUIRE_REJECTS(parse_safetensors(cut), "hostile.st: field 'header length' is",
                                 "(truncated file?)");
         else
-            BPR_REQUIRE_REJECTS(parse(cut), "hostile.st: ", "field 'data_offsets'",
+            BPR_REQUIRE_REJECTS(parse_safetensors(cut), "hostile.st: ", "field 'data_offsets'",
                                 "outside the data region");
     }
 }
@@ -58,22 +59,25 @@ TEST_CASE("safetensors: every truncation length names the file", "[hostile][safe
 TEST_CASE("safetensors: header length off by one and data off by one", "[hostile][safetensors]") {
     const std::string header = R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";
     const std::string data(8, '\0');
-    REQUIRE_NOTHROW(parse(file_of(header, data)));
+    REQUIRE_NOTHROW(parse_safetensors(file_of(header, data)));
     std::string longer = file_of(header, data);
     const std::uint64_t plus_one = header.size() + 1, minus_one = header.size() - 1;
     std::memcpy(longer.data(), &plus_one, 8);
     // One more header byte swallows the first data byte: not JSON whitespace.
-    BPR_REQUIRE_REJECTS(parse(longer), "hostile.st: invalid JSON header at byte");
+    BPR_REQUIRE_REJECTS(parse_safetensors(longer), "hostile.st: invalid JSON header at byte");
     std::string shorter = file_of(header, data);
     std::memcpy(shorter.data(), &minus_one, 8);
-    BPR_REQUIRE_REJECTS(parse(shorter), "hostile.st: invalid JSON header at byte");
-    BPR_REQUIRE_REJECTS(parse(file_of(header, data + "x")), "1 trailing bytes belong to no tensor");
-    BPR_REQUIRE_REJECTS(parse(file_of(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,7]}})",
-                                      data.substr(0, 7))),
-                        "tensor 'w': field 'shape' [2] of F32 needs 8 bytes but field "
-                        "'data_offsets' [0, 7] spans 7");
+    BPR_REQUIRE_REJECTS(parse_safetensors(shorter), "hostile.st: invalid JSON header at byte");
+    BPR_REQUIRE_REJECTS(parse_safetensors(file_of(header, data + "x")),
+                        "1 trailing bytes belong to no tensor");
     BPR_REQUIRE_REJECTS(
-        parse(file_of(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[1,9]}})", data + "x")),
+        parse_safetensors(file_of(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,7]}})",
+                                  data.substr(0, 7))),
+        "tensor 'w': field 'shape' [2] of F32 needs 8 bytes but field "
+        "'data_offsets' [0, 7] spans 7");
+    BPR_REQUIRE_REJECTS(
+        parse_safetensors(
+            file_of(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[1,9]}})", data + "x")),
         "leaving a gap of 1 bytes at offset 0");
 }
 
@@ -81,20 +85,20 @@ TEST_CASE("safetensors: a zero extent next to huge ones holds no values, without
           "[hostile][safetensors]") {
     // Found by reasoning about the fuzz target: element_count() used to multiply
     // 2^62 * 2^62 (signed overflow) before reaching the zero.
-    const auto file = parse(file_of(
+    const auto file = parse_safetensors(file_of(
         R"({"z":{"dtype":"F32","shape":[4611686018427387904,4611686018427387904,0],"data_offsets":[0,0]}})",
         ""));
     CHECK(file.at("z").element_count() == 0);
     CHECK(file.values<float>("z").empty());
     BPR_REQUIRE_REJECTS(
-        parse(file_of(R"({"a":{"dtype":"F32","shape":[4611686018427387905],"data_offsets":[0,0]}})",
-                      "")),
+        parse_safetensors(file_of(
+            R"({"a":{"dtype":"F32","shape":[4611686018427387905],"data_offsets":[0,0]}})", "")),
         "field 'shape' has extent 4611686018427387905");
     // 2^40 elements claimed by a file of 8 data bytes.
-    BPR_REQUIRE_REJECTS(
-        parse(file_of(R"({"a":{"dtype":"F32","shape":[1099511627776],"data_offsets":[0,8]}})",
-                      std::string(8, '\0'))),
-        "needs 4398046511104 bytes");
+    BPR_REQUIRE_REJECTS(parse_safetensors(file_of(
+                            R"({"a":{"dtype":"F32","shape":[1099511627776],"data_offsets":[0,8]}})",
+                            std::string(8, '\0'))),
+                        "needs 4398046511104 bytes");
 }
 
 TEST_CASE("safetensors into a model: wrong dtype, NaN and Inf weights, wrong model",

@@ -64,7 +64,7 @@ std::string file_of(const std::string& header, const std::string& data) {
     return file_of(header, data, header.size());
 }
 
-std::filesystem::path temp_path(const std::string& name) {
+std::filesystem::path safetensors_temp_path(const std::string& name) {
     return std::filesystem::temp_directory_path() / ("bpr_safetensors_test_" + name);
 }
 
@@ -77,7 +77,7 @@ bool bits_equal(const std::vector<float>& a, const std::vector<float>& b) {
 TEST_CASE("save_safetensors then load_safetensors is bit-identical", "[io][safetensors]") {
     small_net source = make_net();
     randomize(source, 7);
-    const auto path = temp_path("roundtrip.safetensors");
+    const auto path = safetensors_temp_path("roundtrip.safetensors");
     bpr::save_safetensors(path, source);
 
     const auto file = bpr::safetensors_file::read(path);
@@ -220,7 +220,7 @@ TEST_CASE("safetensors_file rejects every malformed header with a clear message"
 TEST_CASE("load_safetensors names the tensor when the file belongs to another model",
           "[io][safetensors]") {
     small_net wide = make_net(4);
-    const auto path = temp_path("wide.safetensors");
+    const auto path = safetensors_temp_path("wide.safetensors");
     bpr::save_safetensors(path, wide);
     small_net narrow = make_net(3);
     randomize(narrow, 3);
@@ -277,7 +277,7 @@ TEST_CASE("masks round trip and torch.nn.utils.prune state_dicts load", "[io][sa
     }
     for (const auto naming :
          {bpr::safetensors_mask_names::suffix, bpr::safetensors_mask_names::torch_prune}) {
-        const auto path = temp_path("masked.safetensors");
+        const auto path = safetensors_temp_path("masked.safetensors");
         bpr::save_safetensors(path, source, &masks, {.mask_names = naming});
         const auto file = bpr::safetensors_file::read(path);
         CHECK(file.find("conv.weight_mask") != nullptr);

@@ -12,7 +12,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path temp_path(const std::string& name) {
+fs::path sparse_model_temp_path(const std::string& name) {
     const fs::path dir = fs::temp_directory_path() / "bpr_sparse_model_test";
     fs::create_directories(dir);
     return dir / name;
@@ -55,7 +55,7 @@ TEST_CASE("sparse export round-trips and its size is the accounting plus the hea
             auto net = test::make_tiny_net(7);
             auto masks = mask_set<>::dense(net);
             pruner<>{}.run(net, masks, budget::sparsity(sparsity));
-            const auto path = temp_path("round_trip.bprs");
+            const auto path = sparse_model_temp_path("round_trip.bprs");
             const std::size_t written = write_sparse_model(path, net, masks, format);
             CHECK(written == fs::file_size(path));
             CHECK(static_cast<index_t>(fs::file_size(path)) ==
@@ -82,7 +82,7 @@ TEST_CASE("a model pruned to a byte budget exports to a file within that budget"
             auto net = test::make_tiny_net(5);
             auto masks = mask_set<>::dense(net);
             pruner<magnitude, lamp_allocation>{}.run(net, masks, budget::bytes(bytes, format));
-            const auto path = temp_path("budget.bprs");
+            const auto path = sparse_model_temp_path("budget.bprs");
             write_sparse_model(path, net, masks, format);
             const auto size = static_cast<index_t>(fs::file_size(path));
             REQUIRE(size <= bytes);
@@ -94,7 +94,7 @@ TEST_CASE("masks over biases and norm parameters round-trip too", "[io][sparse_m
     auto net = test::make_tiny_net(8);
     auto masks = mask_set<>::dense(net, {.weights = true, .biases = true, .norm = true});
     pruner<>{}.run(net, masks, budget::sparsity(0.8));
-    const auto path = temp_path("roles.bprs");
+    const auto path = sparse_model_temp_path("roles.bprs");
     write_sparse_model(path, net, masks, storage_format::bitmap);
     CHECK(static_cast<index_t>(fs::file_size(path)) ==
           model_bytes(net, masks, storage_format::bitmap) +
@@ -111,7 +111,7 @@ TEST_CASE("a kept weight equal to zero stays in the mask", "[io][sparse_model]")
     auto net = test::make_tiny_net();
     auto masks = mask_set<>::dense(net);
     net.get<2>().weight().value[0] = 0.0f;  // alive but zero, e.g. regrown with init zero
-    const auto path = temp_path("zero_alive.bprs");
+    const auto path = sparse_model_temp_path("zero_alive.bprs");
     write_sparse_model(path, net, masks, storage_format::csr16);
     auto loaded = test::make_tiny_net(3);
     CHECK(read_sparse_model(path, loaded).nonzeros() == masks.nonzeros());
@@ -127,7 +127,7 @@ TEST_CASE("csr16 splits rows wider than 65536 columns", "[io][sparse_model]") {
         bits[i] = 1;
     masks[0].bits.set_bits(bits);
     masks.apply(net);
-    const auto path = temp_path("wide.bprs");
+    const auto path = sparse_model_temp_path("wide.bprs");
     write_sparse_model(path, net, masks, storage_format::csr16);
     // 2 rows x 2 segments: 5 row pointers; bias dense.
     CHECK(fs::file_size(path) == sparse_header_bytes + 4 * 5 + 6 * 7 + 4 * 2);
@@ -142,7 +142,7 @@ TEST_CASE("structured masks read back with their granularity", "[io][sparse_mode
     auto masks = mask_set<channel>::dense(net);
     pruner<magnitude, global_allocation, one_shot, channel>{}.run(net, masks,
                                                                   budget::sparsity(0.5));
-    const auto path = temp_path("channel.bprs");
+    const auto path = sparse_model_temp_path("channel.bprs");
     write_sparse_model(path, net, masks, storage_format::bitmap);
     auto loaded = test::make_tiny_net(2);
     CHECK(read_sparse_model<channel>(path, loaded).nonzeros() == masks.nonzeros());
@@ -158,10 +158,10 @@ TEST_CASE("corrupt, truncated and foreign files are errors naming file and field
     auto net = test::make_tiny_net();
     auto masks = mask_set<>::dense(net);
     pruner<>{}.run(net, masks, budget::sparsity(0.9));
-    const auto path = temp_path("good.bprs");
+    const auto path = sparse_model_temp_path("good.bprs");
     write_sparse_model(path, net, masks, storage_format::csr16);
     const std::string good = slurp(path);
-    const auto bad = temp_path("bad.bprs");
+    const auto bad = sparse_model_temp_path("bad.bprs");
     auto loaded = test::make_tiny_net();
     auto expect_error = [&](const std::string& bytes, const std::string& text) {
         spit(bad, bytes);
@@ -205,6 +205,6 @@ TEST_CASE("corrupt, truncated and foreign files are errors naming file and field
     renamed_net renamed{test::tiny_conv_params<8, 3, 3>{}, test::tiny_conv_params<16, 8, 3>{},
                         test::tiny_dense<float>(16, 10)};
     CHECK_THROWS_WITH(read_sparse_model(path, renamed), Catch::Contains("fingerprint"));
-    CHECK_THROWS_WITH(read_sparse_model(temp_path("missing.bprs"), loaded),
+    CHECK_THROWS_WITH(read_sparse_model(sparse_model_temp_path("missing.bprs"), loaded),
                       Catch::Contains("cannot open"));
 }

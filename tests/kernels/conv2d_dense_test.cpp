@@ -4,15 +4,7 @@
 #include "bpr/kernels/conv2d_dense.hpp"
 #include "bpr/kernels/conv2d_reference.hpp"
 
-namespace {
-
-template <typename T>
-void fill_random(bpr::tensor<T>& t, bpr::rng& r) {
-    for (auto& v : t)
-        v = static_cast<T>(r.uniform(-1.0, 1.0));
-}
-
-}  // namespace
+#include "../support/random_values.hpp"
 
 TEST_CASE("im2col convolution equals the direct convolution", "[kernels][conv2d]") {
     struct config {
@@ -29,7 +21,8 @@ TEST_CASE("im2col convolution equals the direct convolution", "[kernels][conv2d]
         g.pad_h = g.pad_w = c.pad, g.groups = c.groups;
         g.validate("test");
         bpr::tensor<double> input(g.input_shape()), weight(g.weight_shape()), bias({c.o});
-        fill_random(input, r), fill_random(weight, r), fill_random(bias, r);
+        bpr_test::fill_uniform(input, r), bpr_test::fill_uniform(weight, r),
+            bpr_test::fill_uniform(bias, r);
         bpr::tensor<double> expected(g.output_shape()), actual(g.output_shape());
         bpr::kernels::conv2d_reference_forward(g, input.data(), weight.data(), bias.data(),
                                                expected.data());
@@ -41,7 +34,7 @@ TEST_CASE("im2col convolution equals the direct convolution", "[kernels][conv2d]
 
         // Backward passes are the adjoints: <conv(x), y> = <x, conv^T(y)> = <w, dW(x, y)>.
         bpr::tensor<double> grad_out(g.output_shape());
-        fill_random(grad_out, r);
+        bpr_test::fill_uniform(grad_out, r);
         bpr::tensor<double> grad_in(g.input_shape()), grad_w(g.weight_shape()), grad_b({c.o});
         bpr::kernels::conv2d_backward_data(g, grad_out.data(), weight.data(), grad_in.data(),
                                            workspace);

@@ -6,13 +6,9 @@
 #include "bpr/kernels/conv2d_direct.hpp"
 #include "bpr/kernels/conv2d_reference.hpp"
 
-namespace {
+#include "../support/random_values.hpp"
 
-template <typename T>
-void fill_random(bpr::tensor<T>& t, bpr::rng& r) {
-    for (auto& v : t)
-        v = static_cast<T>(r.uniform(-1.0, 1.0));
-}
+namespace {
 
 struct config {
     int batch, c, o, h, w, kh, kw, stride_h, stride_w, pad_h, pad_w;
@@ -53,7 +49,8 @@ TEMPLATE_TEST_CASE("direct convolution equals the reference and its adjoints",
         const auto g = geometry_of(c);
         REQUIRE(bpr::kernels::conv2d_direct_supported(g));
         bpr::tensor<T> input(g.input_shape()), weight(g.weight_shape()), bias({g.out_channels});
-        fill_random(input, r), fill_random(weight, r), fill_random(bias, r);
+        bpr_test::fill_uniform(input, r), bpr_test::fill_uniform(weight, r),
+            bpr_test::fill_uniform(bias, r);
         bpr::tensor<T> expected(g.output_shape()), actual(g.output_shape());
         // Poison the outputs: every element must be written, none accumulated into.
         actual.fill(T(1e30));
@@ -69,7 +66,7 @@ TEMPLATE_TEST_CASE("direct convolution equals the reference and its adjoints",
         // Backward passes against the im2col ones, and the adjoint identities
         // <conv(x), y> = <x, conv^T(y)> = <w, dW(x, y)>.
         bpr::tensor<T> grad_out(g.output_shape());
-        fill_random(grad_out, r);
+        bpr_test::fill_uniform(grad_out, r);
         bpr::kernels::conv2d_workspace<T> gemm_workspace;
         bpr::tensor<T> grad_w(g.weight_shape(), T(1e30)), grad_b({g.out_channels}, T(1e30));
         bpr::tensor<T> gemm_w(g.weight_shape()), gemm_b({g.out_channels});
@@ -129,7 +126,7 @@ TEST_CASE("direct backward-weight is deterministic for a thread count",
     const auto g = geometry_of({6, 5, 7, 9, 9, 3, 3, 1, 1, 1, 1});
     bpr::rng r(5);
     bpr::tensor<float> input(g.input_shape()), grad_out(g.output_shape());
-    fill_random(input, r), fill_random(grad_out, r);
+    bpr_test::fill_uniform(input, r), bpr_test::fill_uniform(grad_out, r);
     bpr::kernels::conv2d_direct_workspace<float> workspace;
     bpr::tensor<float> first(g.weight_shape()), second(g.weight_shape());
     bpr::kernels::conv2d_direct_backward_weight<float>(g, input.data(), grad_out.data(),
@@ -153,8 +150,9 @@ TEST_CASE("conv2d_forward applies the output transform on the direct and im2col 
         bpr::rng r(17);
         bpr::tensor<float> input(g.input_shape()), weight(g.weight_shape());
         bpr::tensor<float> bias({10}), scale({10}), shift({10});
-        fill_random(input, r), fill_random(weight, r), fill_random(bias, r);
-        fill_random(scale, r), fill_random(shift, r);
+        bpr_test::fill_uniform(input, r), bpr_test::fill_uniform(weight, r),
+            bpr_test::fill_uniform(bias, r);
+        bpr_test::fill_uniform(scale, r), bpr_test::fill_uniform(shift, r);
         bpr::tensor<float> plain(g.output_shape());
         bpr::kernels::conv2d_reference_forward(g, input.data(), weight.data(), bias.data(),
                                                plain.data());

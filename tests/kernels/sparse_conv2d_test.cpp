@@ -9,18 +9,20 @@
 #include "bpr/kernels/sparse_conv2d.hpp"
 #include "bpr/kernels/sparse_conv2d_reference.hpp"
 
+#include "../support/random_values.hpp"
+
 namespace {
 
 using bpr::index_t;
 namespace k = bpr::kernels;
 
-struct config {
+struct sparse_case {
     index_t batch, c, o, h, w, kernel, stride, pad;
     double density;
     bool empty_rows;
 };
 
-k::conv2d_geometry geometry_of(const config& c) {
+k::conv2d_geometry sparse_geometry_of(const sparse_case& c) {
     k::conv2d_geometry g;
     g.batch = c.batch, g.in_channels = c.c, g.in_h = c.h, g.in_w = c.w, g.out_channels = c.o;
     g.kernel_h = g.kernel_w = c.kernel, g.stride_h = g.stride_w = c.stride;
@@ -41,13 +43,6 @@ bpr::tensor<float> sparse_weight(const k::conv2d_geometry& g, double density, bo
         w[i] = keep ? v : 0.0f;
     }
     return w;
-}
-
-bpr::tensor<float> random_tensor(const bpr::shape& s, bpr::rng& r) {
-    bpr::tensor<float> t(s);
-    for (auto& v : t)
-        v = static_cast<float>(r.uniform(-1.0, 1.0));
-    return t;
 }
 
 // The double-precision dense convolution of the same (sparse) weight, with the epilogue.
@@ -81,12 +76,13 @@ std::vector<double> dense_oracle(const k::conv2d_geometry& g, const bpr::tensor<
 }
 
 // Runs the vector kernel and the scalar twin and checks both against the dense oracle.
-void check_config(const config& c, bpr::rng& r, const k::sparse_conv2d_options& options = {},
+void check_config(const sparse_case& c, bpr::rng& r, const k::sparse_conv2d_options& options = {},
                   k::activation act = k::activation::none) {
-    const auto g = geometry_of(c);
+    const auto g = sparse_geometry_of(c);
     const auto weight = sparse_weight(g, c.density, c.empty_rows, r);
-    const auto input = random_tensor(g.input_shape(), r);
-    const auto scale = random_tensor({c.o}, r), bias = random_tensor({c.o}, r);
+    const auto input = bpr_test::uniform_tensor(g.input_shape(), r);
+    const auto scale = bpr_test::uniform_tensor({c.o}, r),
+               bias = bpr_test::uniform_tensor({c.o}, r);
     k::epilogue e;
     if (act != k::activation::none) e = {scale.data(), bias.data(), act};
     const auto packed = k::sparse_conv2d_weights::pack(g, weight.data(), options);
@@ -113,7 +109,7 @@ void check_config(const config& c, bpr::rng& r, const k::sparse_conv2d_options& 
 TEST_CASE("sparse conv2d equals its scalar twin and the dense convolution",
           "[kernels][sparse_conv2d]") {
     bpr::rng r(11);
-    const config cases[] = {
+    const sparse_case cases[] = {
         {1, 3, 5, 7, 7, 3, 1, 1, 0.5, false},      {2, 4, 9, 8, 11, 3, 1, 1, 0.3, true},
         {3, 5, 6, 9, 7, 3, 2, 1, 0.4, false},      {1, 6, 7, 13, 13, 5, 1, 2, 0.2, true},
         {2, 3, 4, 12, 9, 5, 2, 2, 0.5, false},     {1, 4, 5, 15, 15, 7, 1, 3, 0.3, false},
@@ -138,8 +134,8 @@ TEST_CASE("sparse conv2d handles all-zero layers, single nonzeros and empty rows
         check_config({1, 5, 6, 8, 8, 3, 2, 1, 0.0, false}, r, {}, k::activation::relu6);
     }
     SECTION("a single nonzero at every position of a 3x3 kernel") {
-        const auto g = geometry_of({1, 3, 2, 6, 5, 3, 1, 1, 0.0, false});
-        const auto input = random_tensor(g.input_shape(), r);
+        const auto g = sparse_geometry_of({1, 3, 2, 6, 5, 3, 1, 1, 0.0, false});
+        const auto input = bpr_test::uniform_tensor(g.input_shape(), r);
         for (index_t i = 0; i < g.weight_shape().numel(); ++i) {
             bpr::tensor<float> weight(g.weight_shape());
             weight[i] = 0.75f;
@@ -167,10 +163,10 @@ TEST_CASE("sparse conv2d fuses scale, bias and activations", "[kernels][sparse_c
 TEST_CASE("sparse conv2d splits chunks when offsets overflow 16 bits", "[kernels][sparse_conv2d]") {
     bpr::rng r(14);
     SECTION("70 channels of 32x32 padded span 71680 floats: split into 16-bit chunks") {
-        const config c{1, 70, 5, 30, 30, 3, 1, 1, 0.2, false};
+        const sparse_case c{1, 70, 5, 30, 30, 3, 1, 1, 0.2, false};
         k::sparse_conv2d_options options;
         options.chunk_channels = 70;  // ask for one chunk; 16 bits cannot hold it
-        const auto g = geometry_of(c);
+        const auto g = sparse_geometry_of(c);
         const auto w = sparse_weight(g, 0.2, false, r);
         const auto packed = k::sparse_conv2d_weights::pack(g, w.data(), options);
         CHECK_FALSE(packed.wide);
@@ -178,8 +174,8 @@ TEST_CASE("sparse conv2d splits chunks when offsets overflow 16 bits", "[kernels
         check_config(c, r, options);
     }
     SECTION("stride-2 phase planes spanning more than 65535 floats fall back to 32 bits") {
-        const config c{1, 2, 3, 298, 298, 3, 2, 1, 0.5, false};
-        const auto g = geometry_of(c);
+        const sparse_case c{1, 2, 3, 298, 298, 3, 2, 1, 0.5, false};
+        const auto g = sparse_geometry_of(c);
         const auto w = sparse_weight(g, 0.5, false, r);
         CHECK(k::sparse_conv2d_weights::pack(g, w.data()).wide);
         check_config(c, r);
@@ -199,9 +195,9 @@ TEST_CASE("sparse conv2d splits chunks when offsets overflow 16 bits", "[kernels
 TEST_CASE("sparse conv2d is bitwise identical for 1 and 2 threads", "[kernels][sparse_conv2d]") {
     bpr::rng r(15);
     for (index_t batch : {1, 3}) {
-        const auto g = geometry_of({batch, 12, 13, 9, 9, 3, 1, 1, 0.3, true});
+        const auto g = sparse_geometry_of({batch, 12, 13, 9, 9, 3, 1, 1, 0.3, true});
         const auto weight = sparse_weight(g, 0.3, true, r);
-        const auto input = random_tensor(g.input_shape(), r);
+        const auto input = bpr_test::uniform_tensor(g.input_shape(), r);
         const auto packed = k::sparse_conv2d_weights::pack(g, weight.data());
         bpr::tensor<float> one(g.output_shape()), two(g.output_shape());
         k::sparse_conv2d_workspace workspace;
@@ -217,7 +213,7 @@ TEST_CASE("sparse conv2d is bitwise identical for 1 and 2 threads", "[kernels][s
 }
 
 TEST_CASE("sparse conv2d rejects mismatched packing", "[kernels][sparse_conv2d]") {
-    const auto g = geometry_of({1, 2, 2, 5, 5, 3, 1, 1, 1.0, false});
+    const auto g = sparse_geometry_of({1, 2, 2, 5, 5, 3, 1, 1, 1.0, false});
     bpr::tensor<float> weight(g.weight_shape(), 1.0f), input(g.input_shape()),
         out(g.output_shape());
     k::sparse_conv2d_options options;

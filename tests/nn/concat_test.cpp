@@ -12,16 +12,9 @@
 #include "bpr/nn/sequential.hpp"
 #include "bpr/testing/gradient_check.hpp"
 
-namespace {
+#include "../support/random_values.hpp"
 
-template <typename L>
-void randomize_params(L& l, std::uint64_t seed) {
-    bpr::rng g(seed);
-    bpr::visit_params(l, [&](std::size_t, const std::string&, auto& p) {
-        for (auto& v : p.value)
-            v = g.uniform(-0.5, 0.5);
-    });
-}
+namespace {
 
 template <typename T>
 using bottleneck =
@@ -69,7 +62,7 @@ TEST_CASE("concat of a DenseNet bottleneck and the identity passes the gradient 
           "[nn][concat]") {
     bpr::concat<bottleneck<double>, bpr::identity<double>> layer(make_bottleneck<double>(3, 2),
                                                                  bpr::identity<double>{});
-    randomize_params(layer, 11);
+    bpr_test::randomize_params(layer, 11);
     bpr::rng g(2);
     REQUIRE(layer.output_shape({2, 3, 4, 4}) == bpr::shape({2, 5, 4, 4}));
     const auto report = bpr::testing::check_gradients(layer, {2, 3, 4, 4}, g);

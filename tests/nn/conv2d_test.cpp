@@ -9,13 +9,9 @@
 #include "bpr/nn/sequential.hpp"
 #include "bpr/testing/gradient_check.hpp"
 
-namespace {
+#include "../support/random_values.hpp"
 
-template <typename T>
-void fill_random(bpr::tensor<T>& t, bpr::rng& r) {
-    for (auto& v : t)
-        v = static_cast<T>(r.uniform(-1.0, 1.0));
-}
+namespace {
 
 // The same uniform values in [-1, 1] into a float and a double tensor.
 void fill_same(bpr::tensor<float>& f, bpr::tensor<double>& d, bpr::rng& r) {
@@ -72,10 +68,10 @@ TEST_CASE("conv2d forward equals the direct convolution for strides, padding and
     bpr::rng r(7);
     for (const auto& c : cases) {
         bpr::conv2d<double> conv(c.in, c.out, c.kernel, c.stride, c.padding, c.groups, c.bias);
-        fill_random(conv.weight().value, r);
-        if (c.bias) fill_random(conv.bias().value, r);
+        bpr_test::fill_uniform(conv.weight().value, r);
+        if (c.bias) bpr_test::fill_uniform(conv.bias().value, r);
         bpr::tensor<double> in({2, c.in, 7, 6});
-        fill_random(in, r);
+        bpr_test::fill_uniform(in, r);
         bpr::tensor<double> out;
         conv.forward(in, out, bpr::mode::train);
         const auto g = conv.geometry(in.shape());
@@ -113,8 +109,8 @@ TEST_CASE("conv2d backward passes the gradient check", "[nn][conv2d]") {
     bpr::rng r(11);
     for (const auto& c : cases) {
         bpr::conv2d<double> conv(c.in, c.out, c.kernel, c.stride, c.padding, c.groups, c.bias);
-        fill_random(conv.weight().value, r);
-        if (c.bias) fill_random(conv.bias().value, r);
+        bpr_test::fill_uniform(conv.weight().value, r);
+        if (c.bias) bpr_test::fill_uniform(conv.bias().value, r);
         const auto report = bpr::testing::check_gradients(conv, {2, c.in, c.h, c.w}, r);
         INFO(report.str());
         REQUIRE(report.max_relative_error < 1e-6);

@@ -12,22 +12,18 @@
 #include "bpr/nn/residual.hpp"
 #include "bpr/nn/sequential.hpp"
 
-namespace {
+#include "../support/random_values.hpp"
 
-template <typename T>
-void fill_random(bpr::tensor<T>& t, bpr::rng& r, double low = -1.0, double high = 1.0) {
-    for (auto& v : t)
-        v = static_cast<T>(r.uniform(low, high));
-}
+namespace {
 
 // Non-trivial running statistics and affine parameters, so that the folded map is not
 // close to the identity.
 template <typename T>
 void randomize(bpr::batchnorm<T>& bn, bpr::rng& r) {
-    fill_random(bn.weight().value, r, 0.5, 1.5);
-    fill_random(bn.bias().value, r);
-    fill_random(bn.running_mean(), r);
-    fill_random(bn.running_var(), r, 0.2, 2.0);
+    bpr_test::fill_uniform(bn.weight().value, r, 0.5, 1.5);
+    bpr_test::fill_uniform(bn.bias().value, r);
+    bpr_test::fill_uniform(bn.running_mean(), r);
+    bpr_test::fill_uniform(bn.running_var(), r, 0.2, 2.0);
 }
 
 template <typename T>
@@ -49,13 +45,13 @@ TEST_CASE("sequential eval forward with conv-bn-relu fused equals the layer-by-l
                                       bpr::conv2d<float>, bpr::batchnorm<float>>;
         net_t net(bpr::conv2d<float>(4, 16, 3, 1, 1, groups, true), bpr::batchnorm<float>(16),
                   bpr::relu<float>{}, bpr::conv2d<float>(16, 8, 3, 2, 1), bpr::batchnorm<float>(8));
-        fill_random(net.get<0>().weight().value, r);
-        fill_random(net.get<0>().bias().value, r);
-        fill_random(net.get<3>().weight().value, r);
+        bpr_test::fill_uniform(net.get<0>().weight().value, r);
+        bpr_test::fill_uniform(net.get<0>().bias().value, r);
+        bpr_test::fill_uniform(net.get<3>().weight().value, r);
         randomize(net.get<1>(), r);
         randomize(net.get<4>(), r);
         bpr::tensor<float> x({3, 4, 10, 10});
-        fill_random(x, r);
+        bpr_test::fill_uniform(x, r);
 
         bpr::tensor<float> fused;
         net.forward(x, fused, bpr::mode::eval);
@@ -81,11 +77,11 @@ TEST_CASE("sequential backward after a fused eval forward recomputes the skipped
     bpr::rng r(43);
     using net_t = bpr::sequential<bpr::conv2d<double>, bpr::batchnorm<double>, bpr::relu<double>>;
     net_t fused(bpr::conv2d<double>(3, 5, 3, 1, 1), bpr::batchnorm<double>(5), bpr::relu<double>{});
-    fill_random(fused.get<0>().weight().value, r);
+    bpr_test::fill_uniform(fused.get<0>().weight().value, r);
     randomize(fused.get<1>(), r);
     bpr::tensor<double> x({2, 3, 6, 6}), grad_out({2, 5, 6, 6});
-    fill_random(x, r);
-    fill_random(grad_out, r);
+    bpr_test::fill_uniform(x, r);
+    bpr_test::fill_uniform(grad_out, r);
 
     // Train forward first, so that stale train-mode activations would be visible (it
     // also moves the running statistics: copy the reference after it).
@@ -157,12 +153,12 @@ TEST_CASE("a ResNet basic block in eval mode equals its layers run one by one", 
                    bpr::conv2d<T>(16, 16, 3, 1, 1), bpr::batchnorm<T>(16)),
             bpr::channel_pad_shortcut<T>(in, 16, stride));
         auto& m = block.main();
-        fill_random(m.get<0>().weight().value, r, -0.3, 0.3);
-        fill_random(m.get<3>().weight().value, r, -0.3, 0.3);
+        bpr_test::fill_uniform(m.get<0>().weight().value, r, -0.3, 0.3);
+        bpr_test::fill_uniform(m.get<3>().weight().value, r, -0.3, 0.3);
         randomize(m.get<1>(), r);
         randomize(m.get<4>(), r);
         bpr::tensor<T> x({2, in, 8, 8});
-        fill_random(x, r);
+        bpr_test::fill_uniform(x, r);
         bpr::tensor<T> y;
         block.forward(x, y, bpr::mode::eval);
 

@@ -7,38 +7,19 @@
 #include "bpr/core/rng.hpp"
 #include "bpr/testing/gradient_check.hpp"
 
-namespace {
-
-template <typename L>
-void randomize_params(L& l, std::uint64_t seed) {
-    bpr::rng g(seed);
-    bpr::visit_params(l, [&](std::size_t, const std::string&, auto& p) {
-        const bool scale = p.role == bpr::param_role::norm_scale;
-        for (auto& v : p.value)
-            v = scale ? g.uniform(0.5, 1.5) : g.uniform(-0.5, 0.5);
-    });
-}
-
-template <typename L>
-std::vector<std::string> param_names(L& l) {
-    std::vector<std::string> names;
-    bpr::visit_params(l, [&](std::size_t, const std::string& n, auto&) { names.push_back(n); });
-    return names;
-}
-
-}  // namespace
+#include "../support/random_values.hpp"
 
 TEST_CASE("mbconv names its parameters as the reference", "[nn][mbconv]") {
     bpr::mbconv<float> plain({.in_channels = 4, .out_channels = 4, .kernel = 3, .expansion = 1});
     CHECK(plain.has_skip());
-    CHECK(param_names(plain) == std::vector<std::string>{"conv2.weight", "bn2.weight", "bn2.bias",
-                                                         "se.se1.weight", "se.se1.bias",
-                                                         "se.se2.weight", "se.se2.bias",
-                                                         "conv3.weight", "bn3.weight", "bn3.bias"});
+    CHECK(bpr_test::param_names(plain) ==
+          std::vector<std::string>{"conv2.weight", "bn2.weight", "bn2.bias", "se.se1.weight",
+                                   "se.se1.bias", "se.se2.weight", "se.se2.bias", "conv3.weight",
+                                   "bn3.weight", "bn3.bias"});
     bpr::mbconv<float> expanded(
         {.in_channels = 4, .out_channels = 6, .kernel = 5, .stride = 2, .expansion = 6});
     CHECK_FALSE(expanded.has_skip());
-    const auto names = param_names(expanded);
+    const auto names = bpr_test::param_names(expanded);
     REQUIRE(names.size() == 13);
     CHECK(names[0] == "conv1.weight");
     CHECK(expanded.output_shape({2, 4, 7, 7}) == bpr::shape({2, 6, 4, 4}));
@@ -53,7 +34,7 @@ TEST_CASE("mbconv passes the gradient check", "[nn][mbconv]") {
     bpr::rng g(4);
     SECTION("expansion 1 with skip") {
         bpr::mbconv<double> block({.in_channels = 4, .out_channels = 4, .kernel = 3});
-        randomize_params(block, 1);
+        bpr_test::randomize_params_with_unit_scales(block, 1);
         const auto report = bpr::testing::check_gradients(block, {2, 4, 3, 3}, g);
         INFO(report.str());
         CHECK(report.max_relative_error < 1e-5);
@@ -61,7 +42,7 @@ TEST_CASE("mbconv passes the gradient check", "[nn][mbconv]") {
     SECTION("expansion 3, stride 2, no skip") {
         bpr::mbconv<double> block(
             {.in_channels = 2, .out_channels = 3, .kernel = 5, .stride = 2, .expansion = 3});
-        randomize_params(block, 2);
+        bpr_test::randomize_params_with_unit_scales(block, 2);
         const auto report = bpr::testing::check_gradients(block, {2, 2, 5, 5}, g);
         INFO(report.str());
         CHECK(report.max_relative_error < 1e-5);
@@ -69,7 +50,7 @@ TEST_CASE("mbconv passes the gradient check", "[nn][mbconv]") {
     SECTION("expansion 2 with skip and drop-connect") {
         bpr::mbconv<double> block(
             {.in_channels = 2, .out_channels = 2, .kernel = 3, .expansion = 2, .drop_rate = 0.5});
-        randomize_params(block, 3);
+        bpr_test::randomize_params_with_unit_scales(block, 3);
         const auto report = bpr::testing::check_gradients(block, {4, 2, 3, 3}, g);
         INFO(report.str());
         CHECK(report.max_relative_error < 1e-5);
@@ -79,7 +60,7 @@ TEST_CASE("mbconv passes the gradient check", "[nn][mbconv]") {
 TEST_CASE("mbconv drop-connect zeroes whole samples of the branch in train mode only",
           "[nn][mbconv]") {
     bpr::mbconv<float> block({.in_channels = 2, .out_channels = 2, .drop_rate = 0.5});
-    randomize_params(block, 4);
+    bpr_test::randomize_params_with_unit_scales(block, 4);
     bpr::tensor<float> x({16, 2, 3, 3});
     bpr::rng g(1);
     for (auto& v : x)

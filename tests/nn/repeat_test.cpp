@@ -11,6 +11,8 @@
 #include "bpr/nn/sequential.hpp"
 #include "bpr/testing/gradient_check.hpp"
 
+#include "../support/random_values.hpp"
+
 namespace {
 
 template <typename T>
@@ -22,15 +24,6 @@ unit<T> make_unit(bpr::index_t in, bpr::index_t out, bpr::index_t stride) {
     return unit<T>(
         bpr::sequential<bpr::named<"conv1", bpr::conv2d<T>>>(bpr::conv2d<T>(in, out, 3, stride, 1)),
         bpr::channel_pad_shortcut<T>(in, out, stride));
-}
-
-template <typename L>
-void randomize_params(L& l, std::uint64_t seed) {
-    bpr::rng g(seed);
-    bpr::visit_params(l, [&](std::size_t, const std::string&, auto& p) {
-        for (auto& v : p.value)
-            v = g.uniform(-0.5, 0.5);
-    });
 }
 
 }  // namespace
@@ -48,7 +41,7 @@ TEST_CASE("repeat chains blocks whose sizes differ at run time", "[nn][repeat]")
     CHECK(names == std::vector<std::string>{"0.conv1.weight", "1.conv1.weight", "2.conv1.weight"});
 
     // Each block's output feeds the next: compare with running the blocks by hand.
-    randomize_params(stage, 3);
+    bpr_test::randomize_params(stage, 3);
     bpr::tensor<float> x({2, 2, 8, 8});
     bpr::rng g(1);
     for (auto& v : x)
@@ -66,7 +59,7 @@ TEST_CASE("repeat chains blocks whose sizes differ at run time", "[nn][repeat]")
 TEST_CASE("repeat passes the gradient check", "[nn][repeat]") {
     bpr::repeat<unit<double>> stage(
         std::vector<unit<double>>{make_unit<double>(2, 4, 2), make_unit<double>(4, 4, 1)});
-    randomize_params(stage, 5);
+    bpr_test::randomize_params(stage, 5);
     bpr::rng g(9);
     const auto report = bpr::testing::check_gradients(stage, {2, 2, 5, 5}, g);
     INFO(report.str());

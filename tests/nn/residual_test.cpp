@@ -11,25 +11,9 @@
 #include "bpr/nn/sequential.hpp"
 #include "bpr/testing/gradient_check.hpp"
 
+#include "../support/random_values.hpp"
+
 namespace {
-
-template <typename L>
-void randomize_params(L& l, std::uint64_t seed) {
-    bpr::rng g(seed);
-    bpr::visit_params(l, [&](std::size_t, const std::string&, auto& p) {
-        const bool scale = p.role == bpr::param_role::norm_scale;
-        for (auto& v : p.value)
-            v = scale ? g.uniform(0.5, 1.5) : g.uniform(-0.5, 0.5);
-    });
-}
-
-template <typename L>
-std::vector<std::string> param_names(L& l) {
-    std::vector<std::string> names;
-    bpr::visit_params(l,
-                      [&](std::size_t, const std::string& name, auto&) { names.push_back(name); });
-    return names;
-}
 
 template <typename T>
 using main_path =
@@ -114,18 +98,18 @@ TEMPLATE_TEST_CASE("residual basic blocks pass the gradient check", "[nn][residu
     bpr::rng g(7);
     SECTION("identity shortcut") {
         bpr::residual<main_path<T>, bpr::identity<T>, bpr::relu<T>> block(make_main<T>(3, 3, 1));
-        randomize_params(block, 1);
+        bpr_test::randomize_params_with_unit_scales(block, 1);
         const auto report = bpr::testing::check_gradients(block, {2, 3, 4, 4}, g);
         INFO(report.str());
         CHECK(report.max_relative_error < 1e-5);
-        CHECK(param_names(block) == std::vector<std::string>{"conv1.weight", "bn1.weight",
-                                                             "bn1.bias", "conv2.weight",
-                                                             "bn2.weight", "bn2.bias"});
+        CHECK(bpr_test::param_names(block) == std::vector<std::string>{"conv1.weight", "bn1.weight",
+                                                                       "bn1.bias", "conv2.weight",
+                                                                       "bn2.weight", "bn2.bias"});
     }
     SECTION("option A: channel padding shortcut") {
         bpr::residual<main_path<T>, bpr::channel_pad_shortcut<T>, bpr::relu<T>> block(
             make_main<T>(2, 4, 2), bpr::channel_pad_shortcut<T>(2, 4, 2));
-        randomize_params(block, 2);
+        bpr_test::randomize_params_with_unit_scales(block, 2);
         REQUIRE(block.output_shape({2, 2, 5, 5}) == bpr::shape({2, 4, 3, 3}));
         const auto report = bpr::testing::check_gradients(block, {2, 2, 5, 5}, g);
         INFO(report.str());
@@ -136,11 +120,11 @@ TEMPLATE_TEST_CASE("residual basic blocks pass the gradient check", "[nn][residu
         block_t block(make_main<T>(2, 4, 2),
                       bpr::maybe<projection<T>>(
                           projection<T>(bpr::conv2d<T>(2, 4, 1, 2), bpr::batchnorm<T>(4))));
-        randomize_params(block, 3);
+        bpr_test::randomize_params_with_unit_scales(block, 3);
         const auto report = bpr::testing::check_gradients(block, {2, 2, 4, 4}, g);
         INFO(report.str());
         CHECK(report.max_relative_error < 1e-5);
-        const auto names = param_names(block);
+        const auto names = bpr_test::param_names(block);
         REQUIRE(names.size() == 9);
         CHECK(names[6] == "shortcut.0.weight");
         CHECK(names[7] == "shortcut.1.weight");
@@ -151,8 +135,8 @@ TEMPLATE_TEST_CASE("residual basic blocks pass the gradient check", "[nn][residu
     SECTION("empty maybe is the identity") {
         bpr::residual<main_path<T>, bpr::maybe<projection<T>>, bpr::relu<T>> block(
             make_main<T>(3, 3, 1));
-        randomize_params(block, 4);
-        CHECK(param_names(block).size() == 6);
+        bpr_test::randomize_params_with_unit_scales(block, 4);
+        CHECK(bpr_test::param_names(block).size() == 6);
         const auto report = bpr::testing::check_gradients(block, {2, 3, 3, 3}, g);
         INFO(report.str());
         CHECK(report.max_relative_error < 1e-5);

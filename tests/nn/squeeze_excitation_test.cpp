@@ -8,16 +8,9 @@
 #include "bpr/core/rng.hpp"
 #include "bpr/testing/gradient_check.hpp"
 
-namespace {
+#include "../support/random_values.hpp"
 
-template <typename L>
-void randomize_params(L& l, std::uint64_t seed) {
-    bpr::rng g(seed);
-    bpr::visit_params(l, [&](std::size_t, const std::string&, auto& p) {
-        for (auto& v : p.value)
-            v = g.uniform(-1.0, 1.0);
-    });
-}
+namespace {
 
 double sigmoid(double x) {
     return 1.0 / (1.0 + std::exp(-x));
@@ -27,7 +20,7 @@ double sigmoid(double x) {
 
 TEST_CASE("squeeze_excitation scales each channel by its gate", "[nn][squeeze_excitation]") {
     bpr::squeeze_excitation<double, bpr::relu<double>> se(2, 1);
-    randomize_params(se, 3);
+    bpr_test::randomize_params(se, 3, -1.0, 1.0);
     bpr::tensor<double> x({1, 2, 2, 2});
     for (bpr::index_t i = 0; i < x.size(); ++i)
         x[i] = 0.25 * double(i) - 0.5;
@@ -52,7 +45,7 @@ TEST_CASE("squeeze_excitation scales each channel by its gate", "[nn][squeeze_ex
 
 TEST_CASE("squeeze_excitation passes the gradient check", "[nn][squeeze_excitation]") {
     bpr::squeeze_excitation<double> se(4, 2);
-    randomize_params(se, 5);
+    bpr_test::randomize_params(se, 5, -1.0, 1.0);
     bpr::rng g(6);
     const auto report = bpr::testing::check_gradients(se, {2, 4, 3, 3}, g);
     INFO(report.str());

@@ -5,18 +5,12 @@
 
 #include "bpr/optim/sgd.hpp"
 
+#include "toy_model.hpp"
+
 namespace {
 
-// A model of one weight vector and one bias vector, driven directly by the test.
-struct toy_model {
-    bpr::param<float> weight{{4}, bpr::param_role::weight};
-    bpr::param<float> bias{{2}, bpr::param_role::bias};
-    template <typename F>
-    void for_each_param(std::string_view prefix, F&& f) {
-        f(bpr::detail::join_name(prefix, "weight"), weight);
-        f(bpr::detail::join_name(prefix, "bias"), bias);
-    }
-};
+using bpr_test::set;
+using bpr_test::toy_model;
 
 struct one_param {
     bpr::param<float> weight{{4}, bpr::param_role::weight};
@@ -25,12 +19,6 @@ struct one_param {
         f(bpr::detail::join_name(prefix, "weight"), weight);
     }
 };
-
-void set(bpr::tensor<float>& t, std::vector<float> values) {
-    REQUIRE(static_cast<bpr::index_t>(values.size()) == t.size());
-    for (std::size_t i = 0; i < values.size(); ++i)
-        t[static_cast<bpr::index_t>(i)] = values[i];
-}
 
 const std::vector<std::vector<float>> grads = {
     {0.1f, -0.2f, 0.3f, -0.4f}, {0.05f, 0.5f, -0.25f, 1.0f}, {-0.3f, 0.1f, 0.2f, 0.0f}};

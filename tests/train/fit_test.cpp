@@ -15,18 +15,13 @@
 #include "bpr/optim/sgd.hpp"
 #include "bpr/train/fit.hpp"
 
+#include "tiny_mlp.hpp"
+
 namespace {
 
-using mlp =
-    bpr::sequential<bpr::flatten<float>, bpr::linear<float>, bpr::relu<float>, bpr::linear<float>>;
-
-mlp make_mlp(std::uint64_t seed) {
-    mlp model(bpr::flatten<float>{}, bpr::linear<float>(16, 8), bpr::relu<float>{},
-              bpr::linear<float>(8, 3));
-    bpr::rng generator(seed);
-    bpr::initialize(model, generator);
-    return model;
-}
+using bpr_test::make_mlp;
+using bpr_test::mlp;
+using bpr_test::weights_of;
 
 // Three classes of 1x4x4 images: a bright top row, a bright bottom row, or a bright
 // left column, over noise. Linearly separable, so a tiny model reaches ~100%.
@@ -50,15 +45,6 @@ bpr::data::dataset make_dataset(bpr::index_t count, std::uint64_t seed) {
     }
     data.validate();
     return data;
-}
-
-template <typename Model>
-std::vector<float> weights_of(Model& model) {
-    std::vector<float> all;
-    bpr::visit_params(model, [&](std::size_t, const std::string&, auto& p) {
-        all.insert(all.end(), p.value.begin(), p.value.end());
-    });
-    return all;
 }
 
 }  // namespace

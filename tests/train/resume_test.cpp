@@ -23,18 +23,13 @@
 #include "bpr/optim/sgd.hpp"
 #include "bpr/train/fit.hpp"
 
+#include "tiny_mlp.hpp"
+
 namespace {
 
-using mlp =
-    bpr::sequential<bpr::flatten<float>, bpr::linear<float>, bpr::relu<float>, bpr::linear<float>>;
-
-mlp make_mlp(std::uint64_t seed) {
-    mlp model(bpr::flatten<float>{}, bpr::linear<float>(16, 8), bpr::relu<float>{},
-              bpr::linear<float>(8, 3));
-    bpr::rng generator(seed);
-    bpr::initialize(model, generator);
-    return model;
-}
+using bpr_test::make_mlp;
+using bpr_test::mlp;
+using bpr_test::weights_of;
 
 // Random 1x4x4 images whose class is the brightest row among the first three.
 bpr::data::dataset make_data(bpr::index_t count) {
@@ -53,14 +48,6 @@ bpr::data::dataset make_data(bpr::index_t count) {
                     static_cast<std::uint8_t>(generator.below(100) + (y == label ? 120 : 0));
     }
     return data;
-}
-
-std::vector<float> weights_of(mlp& model) {
-    std::vector<float> all;
-    bpr::visit_params(model, [&](std::size_t, const std::string&, auto& p) {
-        all.insert(all.end(), p.value.begin(), p.value.end());
-    });
-    return all;
 }
 
 std::vector<float> momentum_of(bpr::sgd<float>& opt) {
