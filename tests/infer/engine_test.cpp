@@ -12,6 +12,8 @@
 #include "bpr/nn/models/resnet.hpp"
 #include "bpr/nn/models/vgg.hpp"
 
+#include "../support/random_values.hpp"
+
 namespace {
 
 using bpr::index_t;
@@ -49,11 +51,8 @@ void randomize_norms(Model& model, std::uint64_t seed) {
 }
 
 bpr::tensor<float> random_images(index_t n, index_t c, index_t h, index_t w, std::uint64_t seed) {
-    bpr::tensor<float> x({n, c, h, w});
     bpr::rng r(seed);
-    for (auto& v : x)
-        v = static_cast<float>(r.uniform(-1.0, 1.0));
-    return x;
+    return bpr_test::uniform_tensor({n, c, h, w}, r);
 }
 
 // max |a - b| / max |reference|: the "1e-4 relative" of the issue, on the logits.

@@ -15,6 +15,8 @@
 #include "bpr/nn/linear.hpp"
 #include "bpr/nn/sequential.hpp"
 
+#include "../support/random_values.hpp"
+
 namespace {
 
 using Catch::Matchers::Contains;
@@ -33,8 +35,7 @@ template <typename Model>
 void randomize(Model& model, std::uint64_t seed) {
     bpr::rng generator(seed);
     bpr::visit_params(model, [&](std::size_t, const std::string&, auto& p) {
-        for (auto& v : p.value)
-            v = static_cast<float>(generator.uniform(-1.0, 1.0));
+        bpr_test::fill_uniform(p.value, generator);
     });
     bpr::visit_buffers(model, [&](const std::string&, auto& t) {
         for (auto& v : t)

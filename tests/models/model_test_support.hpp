@@ -12,6 +12,8 @@
 #include "bpr/nn/init.hpp"
 #include "bpr/nn/layer.hpp"
 
+#include "../support/random_values.hpp"
+
 namespace bpr_test {
 
 inline std::string dims(const bpr::shape& s) {
@@ -70,13 +72,11 @@ void check_training_step(Model& model, const bpr::shape& input_shape,
     bpr::rng generator(seed);
     bpr::initialize(model, generator);
     bpr::tensor<T> x(input_shape), y, dy, dx;
-    for (auto& v : x)
-        v = static_cast<T>(generator.uniform(-1.0, 1.0));
+    fill_uniform(x, generator);
     model.forward(x, y, bpr::mode::train);
     REQUIRE(y.shape() == expected_output);
     dy.resize(y.shape());
-    for (auto& v : dy)
-        v = static_cast<T>(generator.uniform(-1.0, 1.0));
+    fill_uniform(dy, generator);
     model.backward(x, y, dy, dx);
     REQUIRE(dx.shape() == input_shape);
     CHECK(all_finite(dx));
@@ -100,8 +100,7 @@ void check_inference(Model& model, const bpr::shape& input_shape,
     using T = typename Model::value_type;
     bpr::rng generator(2);
     bpr::tensor<T> x(input_shape), y;
-    for (auto& v : x)
-        v = static_cast<T>(generator.uniform(-1.0, 1.0));
+    fill_uniform(x, generator);
     model.forward(x, y, bpr::mode::eval);
     REQUIRE(y.shape() == expected_output);
     CHECK(all_finite(y));
