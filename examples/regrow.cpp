@@ -118,9 +118,9 @@ most critical weights in steps up to a target, fine-tuning after each step.
   --checkpoint-steps N   also checkpoint every N fine-tune mini-batches (default 100;
                          0: only after each epoch), so a kill loses at most N steps
   --resume               continue from DIR/state.ckpt if it exists (else start afresh);
-                         the other flags must be the same (checked; --threads, --out and
-                         --quiet may differ). With the same --threads the run ends
-                         exactly as if it had never stopped
+                         the other flags must be the same (checked; --threads, --out,
+                         --quiet and --checkpoint-steps may differ). With the same
+                         --threads the run ends exactly as if it had never stopped
   --train-images N       use only N training images, evenly spaced over the file
                          (before the validation split; default all), e.g. for quick tests
   --test-images N        use only N test images, evenly spaced (default all)
