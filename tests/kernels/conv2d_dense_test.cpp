@@ -67,4 +67,16 @@ TEST_CASE("conv2d geometry names the inconsistent field", "[kernels][conv2d]") {
     CHECK_THROWS_WITH(g.validate("conv2d"), Catch::Contains("in_channels 6"));
     g.groups = 1, g.in_h = 2, g.in_w = 2, g.kernel_h = g.kernel_w = 3;
     CHECK_THROWS_WITH(g.validate("conv2d"), Catch::Contains("smaller than the kernel"));
+
+    bpr::kernels::conv2d_geometry empty;  // sizes the sparse packer would divide or clamp by
+    empty.in_channels = 0;
+    CHECK_THROWS_WITH(empty.validate("conv2d"), Catch::Contains("in_channels 0"));
+    empty.in_channels = 3, empty.out_channels = 0;
+    CHECK_THROWS_WITH(empty.validate("conv2d"), Catch::Contains("out_channels 0"));
+    empty.out_channels = 2, empty.kernel_w = 0;
+    CHECK_THROWS_WITH(empty.validate("conv2d"), Catch::Contains("kernel must be at least 1x1"));
+    empty.kernel_w = 1, empty.in_h = 0;
+    CHECK_THROWS_WITH(empty.validate("conv2d"), Catch::Contains("input must be at least 1x1"));
+    empty.in_h = 1;
+    CHECK_NOTHROW(empty.validate("conv2d"));
 }

@@ -32,6 +32,14 @@ struct conv2d_geometry {
 
     // Throws bpr::error naming the offending field unless the sizes are consistent.
     void validate(const char* where) const {
+        BPR_REQUIRE(batch >= 0, where, ": batch must be >= 0, got ", batch);
+        BPR_REQUIRE(in_channels >= 1 && out_channels >= 1, where,
+                    ": channels must be >= 1, got in_channels ", in_channels, ", out_channels ",
+                    out_channels);
+        BPR_REQUIRE(in_h >= 1 && in_w >= 1, where, ": input must be at least 1x1, got ", in_h, "x",
+                    in_w);
+        BPR_REQUIRE(kernel_h >= 1 && kernel_w >= 1, where, ": kernel must be at least 1x1, got ",
+                    kernel_h, "x", kernel_w);
         BPR_REQUIRE(groups >= 1, where, ": groups must be >= 1, got ", groups);
         BPR_REQUIRE(in_channels % groups == 0, where, ": in_channels ", in_channels,
                     " is not divisible by groups ", groups);
