@@ -241,8 +241,9 @@ def main():
               f"{r['speedup_vs_bpr_dense'] or 0:8.2f}x")
     print(f"load after: {os.getloadavg()}")
 
+    # One colour per shape (12 shapes): no two lines of a plot share one.
     colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf",
-               "#e377c2", "#7f7f7f", "#bcbd22"]
+               "#e377c2", "#7f7f7f", "#bcbd22", "#000000", "#aec7e8"]
     for b in batches:
         for t in threads:
             series = []
