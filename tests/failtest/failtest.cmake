@@ -7,7 +7,8 @@ set(bpr_failtest_cases
     "pipeline_order|the first stage must prune to the budget"
     "pipeline_missing_regrow|the third stage must regrow"
     "score_criterion|S must be a regrowth score"
-    "regrow_init|Init must satisfy bpr::regrow_init")
+    "regrow_init|Init must satisfy bpr::regrow_init"
+    "pipeline_n_of_m|cannot be regrown, a revived weight could break the N:M pattern")
 
 foreach(entry IN LISTS bpr_failtest_cases)
   string(FIND "${entry}" "|" bar)

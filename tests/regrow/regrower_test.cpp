@@ -22,6 +22,19 @@ struct fixed_score {
 };
 static_assert(regrow_score<fixed_score>);
 
+// Gives regrown weights 42, and throws on its second call (the second layer).
+struct init_fails_on_second_layer {
+    static constexpr std::string_view name = "fails on the second layer";
+    int* calls = nullptr;
+    void initialize(tensor<float>& value, std::span<const index_t> positions, const tensor<float>*,
+                    rng&) const {
+        BPR_REQUIRE((*calls)++ != 1, "init_fails_on_second_layer: failing on purpose");
+        for (const index_t p : positions)
+            value[p] = 42.0f;
+    }
+};
+static_assert(regrow_init<init_fails_on_second_layer>);
+
 // All weights 1..14, a: first two alive, b: first alive.
 struct pruned_fixture {
     regrow_probe_model model;
@@ -58,6 +71,28 @@ TEST_CASE("top-k regrows the best dead weights, exact counts per layer", "[regro
     CHECK(f.masks.nonzeros() == 6);
     CHECK(f.masks[0].bits.kept(4));
     CHECK(f.masks[1].bits.kept(6));
+}
+
+TEST_CASE("a regrowth that throws leaves the masks and weights as they were",
+          "[regrow][regrower]") {
+    pruned_fixture f;
+    int calls = 0;
+    regrower<fixed_score, top_k, init_fails_on_second_layer> r(
+        fixed_score{{100, 100, 5, 1, 7, 0}, {100, 6, 0, 0, 0, 0, 8, 0}}, {},
+        init_fails_on_second_layer{&calls});
+    // Layer a's weight 4 is initialised (to 42), then layer b's init throws.
+    CHECK_THROWS_WITH(r.grow(f.model, f.masks, 3, {.dense = &f.w0}),
+                      Catch::Contains("failing on purpose"));
+    CHECK(calls == 2);
+    CHECK(f.masks[0].bits.count() == 2);
+    CHECK(f.masks[1].bits.count() == 1);
+    CHECK_FALSE(f.masks[0].bits.kept(4));
+    const float a[] = {1, 2, 0, 0, 0, 0};
+    for (index_t i = 0; i < 6; ++i)
+        CHECK(f.model.a.value[i] == a[i]);
+    for (index_t i = 1; i < 8; ++i)
+        CHECK(f.model.b.value[i] == 0.0f);
+    CHECK(f.model.b.value[0] == 7.0f);
 }
 
 TEST_CASE("masks, weights and optimizer state agree after regrowth", "[regrow][regrower]") {

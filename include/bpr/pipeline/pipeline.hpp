@@ -33,9 +33,10 @@ struct evaluation {
 };
 
 // What the pipeline asks of the fine-tune callable: train for `length` units (epochs,
-// or whatever the callable counts; 0 = only evaluate) with the current masks (zero
-// masked gradients after backward, re-apply masks and optimizer-state masks after each
-// step), then evaluate.
+// or whatever the callable counts; 0 = only evaluate) with the current masks (mask the
+// optimizer state once before training, zero masked gradients after backward, re-apply
+// the masks after each step: with masked gradients zero, the state of a dead weight
+// stays zero), then evaluate.
 template <mask_policy G = unstructured>
 struct tune_request {
     step_phase phase = step_phase::dense;
@@ -166,6 +167,10 @@ class pipeline {
   public:
     static constexpr bool valid = prune_stage<Prune> && score_stage<Score> && regrow_stage<Regrow>;
     using granularity = typename detail::pipeline_types<valid, Prune, Score, Regrow>::granularity;
+    static_assert(regrowable_granularity<granularity>,
+                  "bpr::pipeline<Prune, Score, Regrow>: N:M masks (bpr::n_of_m) cannot be "
+                  "regrown, a revived weight could break the N:M pattern; prune with "
+                  "bpr::prune_to_budget alone, or use unstructured, channel or block");
     using regrower_type =
         typename detail::pipeline_types<valid, Prune, Score, Regrow>::regrower_type;
 

@@ -6,6 +6,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -64,10 +65,15 @@ struct no_optimizer {
 // no layer exceeds guards.max_density; the revived weights hold the init's value, all
 // other weights are untouched (pruned ones stay exactly zero); the optimizer's state of
 // revived weights is reset to zero; buffers (batchnorm running statistics) that the
-// score's forward passes changed are restored; deterministic for a given seed.
+// score's forward passes changed are restored; deterministic for a given seed. If it
+// throws, the masks are unchanged and pruned weights are still zero.
 template <regrow_score Score, allocation Allocation = top_k, regrow_init Init = init_zero,
           mask_policy Granularity = unstructured>
 class regrower {
+    static_assert(regrowable_granularity<Granularity>,
+                  "bpr::regrower: N:M masks (bpr::n_of_m) cannot be regrown, a revived weight "
+                  "could break the N:M pattern; use unstructured, channel or block");
+
   public:
     using score_type = Score;
     using allocation_type = Allocation;
@@ -161,7 +167,11 @@ class regrower {
                     "can take only ", room, " (max_density ", guards.max_density, ")");
         allocator.allocate(std::span<allocation_layer>(layers), count);
 
+        // All or nothing: the new masks are built and checked on copies first, the revived
+        // weights initialised next (undone by re-applying the old masks if an init
+        // throws), and only then are the masks replaced (a move, which cannot throw).
         std::vector<std::uint8_t> bits;
+        std::vector<std::optional<mask<Granularity>>> grown_masks(masks.size());
         for (std::size_t i = 0; i < masks.size(); ++i) {
             auto& l = layers[i];
             BPR_REQUIRE(l.keep.size() == l.eligible.size(), "regrower: allocation ",
@@ -183,7 +193,10 @@ class regrower {
             out.grown = static_cast<index_t>(out.positions.size());
             BPR_REQUIRE(out.grown <= l.cap, "regrower: layer ", l.name, " grew ", out.grown,
                         " weights, above its cap ", l.cap);
-            if (out.grown > 0) masks[i].bits.set_bits(bits, "regrower: " + l.name);
+            if (out.grown > 0) {
+                grown_masks[i].emplace(masks[i].bits);
+                grown_masks[i]->set_bits(bits, "regrower: " + l.name);
+            }
             report.grown += out.grown;
             report.layers.push_back(std::move(out));
         }
@@ -191,23 +204,31 @@ class regrower {
                     report.grown, " weights, asked for ", count,
                     " (caps or granularity units too coarse?)");
 
-        // Values and optimizer state of the revived weights.
+        // Values and optimizer state of the revived weights (dead until the masks change,
+        // so re-applying the old masks undoes a partial initialisation).
         std::size_t next = 0;
-        visit_params(model, [&](std::size_t index, const std::string&, auto& p) {
-            if (next >= report.layers.size() || report.layers[next].index != index) return;
-            const auto& grown = report.layers[next++];
-            if (grown.positions.empty()) return;
-            static_assert(std::same_as<std::remove_cvref_t<decltype(p.value)>, tensor<float>>,
-                          "bpr::regrower: regrowth supports float parameters");
-            const tensor<float>* w0 = context.dense != nullptr && index < context.dense->size()
-                                          ? &context.dense->at(index)
-                                          : nullptr;
-            rng generator(context.seed ^ (0x94d049bb133111ebULL * (index + 1)) ^
-                          (0xd6e8feb86659fd93ULL * (context.step + 1)));
-            init.initialize(p.value, std::span<const index_t>(grown.positions), w0, generator);
-            if (index < optimizer.slot_count())
-                optimizer.reset_state(index, std::span<const index_t>(grown.positions));
-        });
+        try {
+            visit_params(model, [&](std::size_t index, const std::string&, auto& p) {
+                if (next >= report.layers.size() || report.layers[next].index != index) return;
+                const auto& grown = report.layers[next++];
+                if (grown.positions.empty()) return;
+                static_assert(std::same_as<std::remove_cvref_t<decltype(p.value)>, tensor<float>>,
+                              "bpr::regrower: regrowth supports float parameters");
+                const tensor<float>* w0 = context.dense != nullptr && index < context.dense->size()
+                                              ? &context.dense->at(index)
+                                              : nullptr;
+                rng generator(context.seed ^ (0x94d049bb133111ebULL * (index + 1)) ^
+                              (0xd6e8feb86659fd93ULL * (context.step + 1)));
+                init.initialize(p.value, std::span<const index_t>(grown.positions), w0, generator);
+                if (index < optimizer.slot_count())
+                    optimizer.reset_state(index, std::span<const index_t>(grown.positions));
+            });
+        } catch (...) {
+            masks.apply(model);
+            throw;
+        }
+        for (std::size_t i = 0; i < masks.size(); ++i)
+            if (grown_masks[i]) masks[i].bits = std::move(*grown_masks[i]);
         masks.apply(model);
         return report;
     }

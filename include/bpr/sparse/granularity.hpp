@@ -150,4 +150,11 @@ struct n_of_m {
     }
 };
 
+// Whether dead units of a granularity can be revived without breaking its pattern: every
+// one but N:M, where a revived weight could put more than N alive in its group.
+template <typename G>
+inline constexpr bool regrowable_granularity = true;
+template <index_t N, index_t M>
+inline constexpr bool regrowable_granularity<n_of_m<N, M>> = false;
+
 }  // namespace bpr
