@@ -229,6 +229,26 @@ inline data_pair load_data(const std::string& spec) {
             bpr::data::load_image_folder(root / "test")};
 }
 
+// What a model is built for: the data's image channels and (square) size, and the number
+// of classes. Checks that the training and test images agree and are square.
+struct model_input {
+    bpr::index_t channels = 0, size = 0;
+    int classes = 0;
+};
+
+inline model_input model_input_of(const data_pair& data, const std::string& spec) {
+    BPR_REQUIRE(data.train.height() == data.train.width(), spec, ": images are ",
+                data.train.height(), "x", data.train.width(), ", the models expect square ones");
+    BPR_REQUIRE(data.test.channels() == data.train.channels() &&
+                    data.test.height() == data.train.height() &&
+                    data.test.width() == data.train.width(),
+                spec, ": test images [", data.test.channels(), ", ", data.test.height(), ", ",
+                data.test.width(), "] differ from training images [", data.train.channels(), ", ",
+                data.train.height(), ", ", data.train.width(), "]");
+    return {data.train.channels(), data.train.height(),
+            std::max(data.train.num_classes, data.test.num_classes)};
+}
+
 // The training augmentation of every example program's --augment: a random crop of the
 // image padded by 4 pixels (2 below 32x32, e.g. 28x28 Fashion-MNIST) and a random flip.
 inline bpr::data::augmentation standard_augmentation(const bpr::data::dataset& train) {

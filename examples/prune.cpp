@@ -553,10 +553,9 @@ prune_method<Model> make_prune_method(const settings& s, context<Model>& ctx,
 }
 
 template <typename Model>
-int run(const settings& s, Model model) {
+int run(const settings& s, Model model, const data_pair& data) {
     using clock = std::chrono::steady_clock;
     const auto begin = clock::now();
-    const data_pair data = load_data(s.data);
     // The dense checkpoint, parsed once: its record of the split, then its weights.
     std::optional<bpr::checkpoint_file> dense;
     if (!s.checkpoint.empty()) dense.emplace(s.checkpoint);
@@ -604,9 +603,12 @@ int main(int argc, char** argv) {
     const settings s = parse(argc, argv);
     bpr::set_threads(s.threads);
     try {
-        const bool grey = s.data.rfind("fashion-mnist", 0) == 0;
-        if (s.model == "resnet20") return run(s, bpr::models::resnet20<float>(grey ? 1 : 3, 10));
-        return run(s, bpr::models::lenet5<float>(grey ? 1 : 3, grey ? 28 : 32, 10));
+        // The model is built for the data: any channel count, image size and class count.
+        const data_pair data = load_data(s.data);
+        const model_input in = model_input_of(data, s.data);
+        if (s.model == "resnet20")
+            return run(s, bpr::models::resnet20<float>(in.channels, in.classes), data);
+        return run(s, bpr::models::lenet5<float>(in.channels, in.size, in.classes), data);
     } catch (const bpr::error& e) {
         std::fprintf(stderr, "bpr-prune: %s\n", e.what());
         return 1;

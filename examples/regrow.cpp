@@ -69,9 +69,10 @@ most critical weights in steps up to a target, fine-tuning after each step.
   --data SPEC            fashion-mnist (default), fashion-mnist:DIR, cifar10:DIR,
                          folder:DIR (DIR/train/<class>/*, DIR/test/<class>/*)
   --model NAME           lenet5 (default), resnet20 or vgg16
-  --checkpoint FILE      dense model to start from; default: the committed
-                         models/lenet5-fashion-mnist.ckpt for lenet5 on Fashion-MNIST;
-                         otherwise a dense model is trained first (--train-epochs)
+  --checkpoint FILE      dense model to start from; default: the committed one in
+                         models/ for lenet5 or resnet20 on Fashion-MNIST and resnet20
+                         on CIFAR-10 (trained on the JPEG copy); otherwise a dense
+                         model is trained first (--train-epochs)
   --train-epochs N       dense training when there is no checkpoint (default 15)
   --prune MODE           iterative (default) or one_shot
   --fraction X           iterative: fraction of remaining weights removed per round (0.8)
@@ -333,20 +334,29 @@ std::string run_config(const settings& s) {
     return text;
 }
 
+// The committed pretrained checkpoint (models/README.md) for a model on a data set, or
+// "" when there is none: folders and other models start from a dense run.
+std::string committed_checkpoint(const std::string& model, const std::string& data) {
+    const bool fashion_mnist = data == "fashion-mnist" || data.starts_with("fashion-mnist:");
+    const bool cifar10 = data.starts_with("cifar10:");
+    const std::string models = BPR_SOURCE_DIR "/models/";
+    if (model == "lenet5" && fashion_mnist) return models + "lenet5-fashion-mnist.ckpt";
+    if (model == "resnet20" && fashion_mnist) return models + "resnet20-fashion-mnist.ckpt";
+    if (model == "resnet20" && cifar10) return models + "resnet20-cifar10.ckpt";
+    return "";
+}
+
 template <typename Model>
-int run(settings s, Model model) {
+int run(settings s, Model model, data_pair data) {
     using clock = std::chrono::steady_clock;
     const auto begin = clock::now();
     bpr::set_sparse_density(model, s.sparse_kernels);
-    data_pair data = load_data(s.data);
-    data.train = spread_images(std::move(data.train), s.train_images);
-    data.test = spread_images(std::move(data.test), s.test_images);
 
-    // The dense starting point, and the split and normalization it was trained with.
-    const bool default_data = s.data == "fashion-mnist" && s.model == "lenet5";
-    if (!s.checkpoint_given && default_data) {
-        const std::string committed = BPR_SOURCE_DIR "/models/lenet5-fashion-mnist.ckpt";
-        if (std::filesystem::exists(committed)) s.checkpoint = committed;
+    // The dense starting point, and the split and normalization it was trained with:
+    // without --checkpoint, the committed one for this model and data set, if any.
+    if (!s.checkpoint_given) {
+        const std::string committed = committed_checkpoint(s.model, s.data);
+        if (!committed.empty() && std::filesystem::exists(committed)) s.checkpoint = committed;
     }
     // Resuming: the model, optimizer, masks, w0 and pipeline state all come from the
     // run's own checkpoint, loaded below; the dense start is not needed then.
@@ -377,9 +387,10 @@ int run(settings s, Model model) {
         dense_file->load_model(model);
         std::printf("dense model loaded from %s\n", s.checkpoint.c_str());
     } else {
-        std::printf("no checkpoint%s: training the dense model for %lld epochs first\n",
-                    default_data ? " (models/lenet5-fashion-mnist.ckpt not found)" : "",
-                    static_cast<long long>(s.train_epochs));
+        const std::string committed = committed_checkpoint(s.model, s.data);
+        std::printf("no checkpoint%s%s%s: training the dense model for %lld epochs first\n",
+                    committed.empty() ? "" : " (", committed.c_str(),
+                    committed.empty() ? "" : " not found)", static_cast<long long>(s.train_epochs));
         bpr::rng generator(s.seed);
         // As bpr-train and bpr-prune: He init would make LeNet-5's fc layers sqrt(6)x
         // wider than PyTorch's, and global magnitude pruning would favour them.
@@ -548,11 +559,17 @@ int main(int argc, char** argv) {
     const settings s = parse(argc, argv);
     bpr::set_threads(s.threads);
     try {
-        const bool grey = s.data.rfind("fashion-mnist", 0) == 0;
-        const bpr::index_t channels = grey ? 1 : 3, size = grey ? 28 : 32;
-        if (s.model == "resnet20") return run(s, bpr::models::resnet20<float>(channels, 10));
-        if (s.model == "vgg16") return run(s, bpr::models::vgg16<float>(channels, 10, size));
-        return run(s, bpr::models::lenet5<float>(channels, size, 10));
+        // The model is built for the data: any channel count, image size and class count.
+        data_pair data = load_data(s.data);
+        data.train = spread_images(std::move(data.train), s.train_images);
+        data.test = spread_images(std::move(data.test), s.test_images);
+        const model_input in = model_input_of(data, s.data);
+        namespace m = bpr::models;
+        if (s.model == "resnet20")
+            return run(s, m::resnet20<float>(in.channels, in.classes), std::move(data));
+        if (s.model == "vgg16")
+            return run(s, m::vgg16<float>(in.channels, in.classes, in.size), std::move(data));
+        return run(s, m::lenet5<float>(in.channels, in.size, in.classes), std::move(data));
     } catch (const bpr::error& e) {
         std::fprintf(stderr, "bpr-regrow: %s\n", e.what());
         return 1;

@@ -358,15 +358,7 @@ int main(int argc, char** argv) {
         data_pair data = load_data(s.data);
         data.train = spread_images(std::move(data.train), s.train_images);
         data.test = spread_images(std::move(data.test), s.test_images);
-        BPR_REQUIRE(data.train.height() == data.train.width(), s.data, ": images are ",
-                    data.train.height(), "x", data.train.width(),
-                    ", the models expect square ones");
-        BPR_REQUIRE(data.test.channels() == data.train.channels() &&
-                        data.test.height() == data.train.height() &&
-                        data.test.width() == data.train.width(),
-                    s.data, ": test images [", data.test.channels(), ", ", data.test.height(), ", ",
-                    data.test.width(), "] differ from training images [", data.train.channels(),
-                    ", ", data.train.height(), ", ", data.train.width(), "]");
+        const model_input input = model_input_of(data, s.data);
         if (s.validation >= data.train.size())
             usage_error("--val " + std::to_string(s.validation) + " leaves no training images (" +
                         std::to_string(data.train.size()) + " in " + s.data + ")");
@@ -376,7 +368,7 @@ int main(int argc, char** argv) {
         if (s.validation > 0) parts = bpr::data::split(data.train, s.validation, s.val_seed);
         const bpr::data::dataset& train_set = parts ? parts->train : data.train;
         const bpr::data::dataset* validation = parts ? &parts->validation : nullptr;
-        const int classes = std::max(data.train.num_classes, data.test.num_classes);
+        const int classes = input.classes;
 
         std::printf(
             "bpr-train: %s on %s (%lld train%s, %lld test images, %d classes), %d threads\n",
@@ -384,7 +376,7 @@ int main(int argc, char** argv) {
             validation ? (", " + std::to_string(validation->size()) + " validation").c_str() : "",
             static_cast<long long>(data.test.size()), classes, s.threads);
 
-        return with_model(s, data.train.channels(), data.train.height(), classes, [&](auto model) {
+        return with_model(s, input.channels, input.size, classes, [&](auto model) {
             bpr::rng generator(s.seed);
             // LeNet-5 as PyTorch initialises it by default; the deep nets with He init.
             bpr::initialize(model, generator, bpr::models::default_init_scheme(s.model));
