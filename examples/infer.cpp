@@ -33,6 +33,7 @@
 #include "bpr/io/sparse_model.hpp"
 #include "bpr/nn/models/lenet.hpp"
 #include "bpr/nn/models/resnet.hpp"
+#include "bpr/nn/models/vgg.hpp"
 #include "bpr/train/evaluate.hpp"
 #include "common.hpp"
 
@@ -45,7 +46,7 @@ using namespace bpr_examples;
 const char* const help = R"(usage: bpr-infer [flags] [IMAGE...]
 Runs a pruned model with bpr's sparse inference engine. With IMAGE files (PNG/JPEG)
 classifies them; otherwise evaluates the whole test set.
-  --model NAME         lenet5 (default) or resnet20
+  --model NAME         lenet5 (default), resnet20 or vgg16 (the models bpr-regrow writes)
   --sparse FILE        sparse model file (.bprs, from bpr-prune --out / bpr-regrow)
   --checkpoint FILE    or a checkpoint (bpr-train --out); its zero weights are the mask
   --data SPEC          fashion-mnist (default), fashion-mnist:DIR, cifar10:DIR,
@@ -80,7 +81,7 @@ struct settings {
 settings parse(int argc, char** argv) {
     settings s;
     flag_table(help)
-        .text("--model", s.model, {"lenet5", "resnet20"})
+        .text("--model", s.model, {"lenet5", "resnet20", "vgg16"})
         .text("--sparse", s.sparse)
         .text("--checkpoint", s.checkpoint)
         .text("--data", s.data)
@@ -325,10 +326,12 @@ int main(int argc, char** argv) {
         data.test = spread_images(std::move(data.test), s.limit);
         const bpr::index_t channels = data.test.channels(), size = data.test.height();
         const bpr::index_t classes = data.test.num_classes > 0 ? data.test.num_classes : 10;
-        // Two models only: each one instantiates the whole program again (compile time);
-        // the engine itself also compiles ResNet-20 option B and VGG-16.
+        // The models bpr-regrow writes, no more: each one instantiates the whole program
+        // again (compile time); the engine itself also compiles ResNet-20 option B.
         if (s.model == "resnet20")
             return run(s, bpr::models::resnet20<float>(channels, classes), data);
+        if (s.model == "vgg16")
+            return run(s, bpr::models::vgg16<float>(channels, classes, size), data);
         return run(s, bpr::models::lenet5<float>(channels, size, classes), data);
     } catch (const bpr::error& e) {
         std::fprintf(stderr, "bpr-infer: %s\n", e.what());
