@@ -324,15 +324,15 @@ int main(int argc, char** argv) {
     try {
         data_pair data = load_data(s.data);
         data.test = spread_images(std::move(data.test), s.limit);
-        const bpr::index_t channels = data.test.channels(), size = data.test.height();
-        const bpr::index_t classes = data.test.num_classes > 0 ? data.test.num_classes : 10;
+        // Built for the data as bpr-prune and bpr-regrow build it, so their files fit.
+        const model_input in = model_input_of(data, s.data);
         // The models bpr-regrow writes, no more: each one instantiates the whole program
         // again (compile time); the engine itself also compiles ResNet-20 option B.
-        if (s.model == "resnet20")
-            return run(s, bpr::models::resnet20<float>(channels, classes), data);
+        namespace m = bpr::models;
+        if (s.model == "resnet20") return run(s, m::resnet20<float>(in.channels, in.classes), data);
         if (s.model == "vgg16")
-            return run(s, bpr::models::vgg16<float>(channels, classes, size), data);
-        return run(s, bpr::models::lenet5<float>(channels, size, classes), data);
+            return run(s, m::vgg16<float>(in.channels, in.classes, in.size), data);
+        return run(s, m::lenet5<float>(in.channels, in.size, in.classes), data);
     } catch (const bpr::error& e) {
         std::fprintf(stderr, "bpr-infer: %s\n", e.what());
         return 1;

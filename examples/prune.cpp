@@ -553,9 +553,9 @@ prune_method<Model> make_prune_method(const settings& s, context<Model>& ctx,
 }
 
 template <typename Model>
-int run(const settings& s, Model model, const data_pair& data) {
+int run(const settings& s, Model model, const data_pair& data,
+        std::chrono::steady_clock::time_point begin) {
     using clock = std::chrono::steady_clock;
-    const auto begin = clock::now();
     // The dense checkpoint, parsed once: its record of the split, then its weights.
     std::optional<bpr::checkpoint_file> dense;
     if (!s.checkpoint.empty()) dense.emplace(s.checkpoint);
@@ -604,11 +604,12 @@ int main(int argc, char** argv) {
     bpr::set_threads(s.threads);
     try {
         // The model is built for the data: any channel count, image size and class count.
+        const auto begin = std::chrono::steady_clock::now();  // dense_seconds includes loading
         const data_pair data = load_data(s.data);
         const model_input in = model_input_of(data, s.data);
         if (s.model == "resnet20")
-            return run(s, bpr::models::resnet20<float>(in.channels, in.classes), data);
-        return run(s, bpr::models::lenet5<float>(in.channels, in.size, in.classes), data);
+            return run(s, bpr::models::resnet20<float>(in.channels, in.classes), data, begin);
+        return run(s, bpr::models::lenet5<float>(in.channels, in.size, in.classes), data, begin);
     } catch (const bpr::error& e) {
         std::fprintf(stderr, "bpr-prune: %s\n", e.what());
         return 1;

@@ -347,9 +347,8 @@ std::string committed_checkpoint(const std::string& model, const std::string& da
 }
 
 template <typename Model>
-int run(settings s, Model model, data_pair data) {
+int run(settings s, Model model, data_pair data, std::chrono::steady_clock::time_point begin) {
     using clock = std::chrono::steady_clock;
-    const auto begin = clock::now();
     bpr::set_sparse_density(model, s.sparse_kernels);
 
     // The dense starting point, and the split and normalization it was trained with:
@@ -385,7 +384,10 @@ int run(settings s, Model model, data_pair data) {
         // (loaded with the optimizer below)
     } else if (dense_file) {
         dense_file->load_model(model);
-        std::printf("dense model loaded from %s\n", s.checkpoint.c_str());
+        std::printf("dense model loaded from %s%s\n", s.checkpoint.c_str(),
+                    s.checkpoint_given ? ""
+                                       : " (the committed one for this model and data; "
+                                         "--train-epochs is not used, --checkpoint chooses)");
     } else {
         const std::string committed = committed_checkpoint(s.model, s.data);
         std::printf("no checkpoint%s%s%s: training the dense model for %lld epochs first\n",
@@ -560,16 +562,18 @@ int main(int argc, char** argv) {
     bpr::set_threads(s.threads);
     try {
         // The model is built for the data: any channel count, image size and class count.
+        const auto begin = std::chrono::steady_clock::now();  // the run's time includes loading
         data_pair data = load_data(s.data);
         data.train = spread_images(std::move(data.train), s.train_images);
         data.test = spread_images(std::move(data.test), s.test_images);
         const model_input in = model_input_of(data, s.data);
         namespace m = bpr::models;
         if (s.model == "resnet20")
-            return run(s, m::resnet20<float>(in.channels, in.classes), std::move(data));
+            return run(s, m::resnet20<float>(in.channels, in.classes), std::move(data), begin);
         if (s.model == "vgg16")
-            return run(s, m::vgg16<float>(in.channels, in.classes, in.size), std::move(data));
-        return run(s, m::lenet5<float>(in.channels, in.size, in.classes), std::move(data));
+            return run(s, m::vgg16<float>(in.channels, in.classes, in.size), std::move(data),
+                       begin);
+        return run(s, m::lenet5<float>(in.channels, in.size, in.classes), std::move(data), begin);
     } catch (const bpr::error& e) {
         std::fprintf(stderr, "bpr-regrow: %s\n", e.what());
         return 1;

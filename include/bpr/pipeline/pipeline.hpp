@@ -20,6 +20,7 @@
 #include "bpr/regrow/score.hpp"
 #include "bpr/sparse/budget.hpp"
 #include "bpr/sparse/format.hpp"
+#include "bpr/sparse/granularity.hpp"
 #include "bpr/sparse/mask.hpp"
 
 namespace bpr {
@@ -170,7 +171,7 @@ class pipeline {
     static_assert(regrowable_granularity<granularity>,
                   "bpr::pipeline<Prune, Score, Regrow>: N:M masks (bpr::n_of_m) cannot be "
                   "regrown, a revived weight could break the N:M pattern; prune with "
-                  "bpr::prune_to_budget alone, or use unstructured, channel or block");
+                  "bpr::pruner alone, or use unstructured, channel or block");
     using regrower_type =
         typename detail::pipeline_types<valid, Prune, Score, Regrow>::regrower_type;
 
