@@ -1,9 +1,9 @@
-# Checks that every ```cpp block of a guide appears in the example it narrates, with
-# comments and whitespace ignored, so the guide cannot drift from the example (the
+# Checks that every C++ (```cpp) block of a guide appears in the example it narrates, with
+# `//` comments and whitespace ignored, so the guide cannot drift from the example (the
 # example itself is compiled by the build). Usage:
 #   cmake -DGUIDE=docs/guide.md -DEXAMPLE=examples/example.cpp -P guide_code.cmake
 
-cmake_minimum_required(VERSION 3.25)
+cmake_minimum_required(VERSION 3.20)
 
 foreach(input GUIDE EXAMPLE)
   if(NOT EXISTS "${${input}}")

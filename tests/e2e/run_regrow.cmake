@@ -1,7 +1,8 @@
 # cmake -P run_regrow.cmake: one short bidirectional run of bpr-regrow on the real
 # Fashion-MNIST (Debian's dataset-fashion-mnist) from the committed LeNet-5 checkpoint,
 # then checks its summary: the run must end at the target sparsity, above chance, and
-# regrowth must gain accuracy over the pruned start (measured: 49.8% -> 79.1%).
+# the regrowth step must revive what it asked for and, with its fine-tune epoch, gain
+# accuracy over the pruned start (measured: 49.8% -> 79.1%).
 file(REMOVE_RECURSE "${OUT_DIR}")
 execute_process(COMMAND "${REGROW}" --prune one_shot --budget 99.5% --target 99% --steps 1
                         --finetune-epochs 1
@@ -28,7 +29,14 @@ endif()
 if(final_accuracy LESS 0.5)
   message(FATAL_ERROR "final accuracy ${final_accuracy} is too low for LeNet-5 at 99%")
 endif()
-if(NOT final_accuracy GREATER pruned_accuracy)
-  message(FATAL_ERROR "regrowth gained nothing: ${pruned_accuracy} pruned, ${final_accuracy} final")
+# The one regrowth step must revive exactly what it asked for, and the step with its
+# fine-tune epoch must end above the pruned start.
+string(JSON requested GET "${summary}" regrowth 0 requested)
+string(JSON grown GET "${summary}" regrowth 0 grown)
+if(NOT grown EQUAL requested OR NOT grown GREATER 0)
+  message(FATAL_ERROR "the regrowth step revived ${grown} weights, asked for ${requested}")
 endif()
-
+if(NOT final_accuracy GREATER pruned_accuracy)
+  message(FATAL_ERROR "regrowth and its fine-tune epoch gained nothing: ${pruned_accuracy} "
+                      "pruned, ${final_accuracy} final")
+endif()
