@@ -56,7 +56,7 @@ struct layer_report {
     double crossover = 0.0;             // density below which sparse wins (measured)
     path chosen = path::dense;
     bool folded_batchnorm = false;
-    std::string fused;  // what runs in the epilogue: "bias+relu", "bias+add+relu", ...
+    std::string fused;  // what runs with it: "bias+relu" (epilogue), "bias+add+relu" (+ a pass)
 
     double density() const {
         return weights > 0 ? static_cast<double>(nonzeros) / static_cast<double>(weights) : 0.0;
