@@ -353,10 +353,9 @@ int run(settings s, Model model, data_pair data, std::chrono::steady_clock::time
 
     // The dense starting point, and the split and normalization it was trained with:
     // without --checkpoint, the committed one for this model and data set, if any.
-    if (!s.checkpoint_given) {
-        const std::string committed = committed_checkpoint(s.model, s.data);
-        if (!committed.empty() && std::filesystem::exists(committed)) s.checkpoint = committed;
-    }
+    const std::string committed = committed_checkpoint(s.model, s.data);
+    if (!s.checkpoint_given && !committed.empty() && std::filesystem::exists(committed))
+        s.checkpoint = committed;
     // Resuming: the model, optimizer, masks, w0 and pipeline state all come from the
     // run's own checkpoint, loaded below; the dense start is not needed then.
     const std::filesystem::path out = s.out;
@@ -389,7 +388,6 @@ int run(settings s, Model model, data_pair data, std::chrono::steady_clock::time
                                        : " (the committed one for this model and data; "
                                          "--train-epochs is not used, --checkpoint chooses)");
     } else {
-        const std::string committed = committed_checkpoint(s.model, s.data);
         std::printf("no checkpoint%s%s%s: training the dense model for %lld epochs first\n",
                     committed.empty() ? "" : " (", committed.c_str(),
                     committed.empty() ? "" : " not found)", static_cast<long long>(s.train_epochs));

@@ -368,15 +368,14 @@ int main(int argc, char** argv) {
         if (s.validation > 0) parts = bpr::data::split(data.train, s.validation, s.val_seed);
         const bpr::data::dataset& train_set = parts ? parts->train : data.train;
         const bpr::data::dataset* validation = parts ? &parts->validation : nullptr;
-        const int classes = input.classes;
 
         std::printf(
             "bpr-train: %s on %s (%lld train%s, %lld test images, %d classes), %d threads\n",
             s.model.c_str(), s.data.c_str(), static_cast<long long>(train_set.size()),
             validation ? (", " + std::to_string(validation->size()) + " validation").c_str() : "",
-            static_cast<long long>(data.test.size()), classes, s.threads);
+            static_cast<long long>(data.test.size()), input.classes, s.threads);
 
-        return with_model(s, input.channels, input.size, classes, [&](auto model) {
+        return with_model(s, input.channels, input.size, input.classes, [&](auto model) {
             bpr::rng generator(s.seed);
             // LeNet-5 as PyTorch initialises it by default; the deep nets with He init.
             bpr::initialize(model, generator, bpr::models::default_init_scheme(s.model));

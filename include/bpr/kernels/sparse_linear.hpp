@@ -18,10 +18,9 @@ namespace bpr::kernels {
 // What it represents: the nonzeros of a dense [out, in] weight in CSR: row o holds
 // values/columns [starts[o], starts[o + 1]) in ascending column order.
 // Guarantees: columns are 16-bit when in_features <= 65536, 32-bit otherwise or when
-// packed with force_wide (unlike the
-// csr16 export format, which splits wider rows into 16-bit segments: bytes() is this
-// kernel layout's size, not the budget's accounting); unpack() returns the dense weight
-// exactly.
+// packed with force_wide (unlike the csr16 export format, which splits wider rows into
+// 16-bit segments: bytes() is this kernel layout's size, not the budget's accounting);
+// unpack() returns the dense weight exactly.
 struct sparse_linear_weights {
     index_t in_features = 0, out_features = 0;
     bool wide = false;
