@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""End-to-end ResNet-20 inference: bpr::infer at several sparsities against PyTorch's
-dense eval-mode ResNet-20 (tools/reference_models.py), in the same run.
+"""End-to-end inference: bpr::infer at several sparsities against PyTorch's dense
+eval-mode model (tools/reference_models.py: ResNet-20, VGG-16, DenseNet-121 or
+EfficientNet-B0, CIFAR variants), in the same run.
 
     /usr/bin/python3 benchmarks/infer_vs_torch.py \
-        --bench build-h3/benchmarks/bpr_infer_resnet20_bench --batch 1 --threads 1
+        --bench build-h3/benchmarks/bpr_infer_model_bench --batch 1 --threads 1 \
+        [--model resnet20]
 
 Each round times PyTorch (plain eval() + no_grad, and torch.jit.freeze of the scripted
 eval model, which folds batchnorm) and then bpr at every sparsity, so the runs compared
@@ -25,7 +27,15 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import torch  # noqa: E402  (after OMP_NUM_THREADS)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
-from reference_models import ResNetCifar  # noqa: E402
+from reference_models import (DenseNetCifar, EfficientNetB0Cifar, ResNetCifar,  # noqa: E402
+                              Vgg16)
+
+MODELS = {
+    "resnet20": ("ResNet-20", lambda: ResNetCifar(20)),
+    "vgg16": ("VGG-16", lambda: Vgg16()),
+    "densenet121": ("DenseNet-121", lambda: DenseNetCifar()),
+    "efficientnet_b0": ("EfficientNet-B0", lambda: EfficientNetB0Cifar()),
+}
 
 
 def time_torch(model, batch, threads, seconds, repeats):
@@ -51,6 +61,7 @@ def time_torch(model, batch, threads, seconds, repeats):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bench", required=True)
+    parser.add_argument("--model", default="resnet20", choices=sorted(MODELS))
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--sparsities", default="0,90,95,99")
@@ -62,7 +73,8 @@ def main():
     sparsities = [float(s) for s in args.sparsities.split(",")]
 
     torch.manual_seed(0)
-    model = ResNetCifar(20).eval()
+    title, make_model = MODELS[args.model]
+    model = make_model().eval()
     for m in model.modules():  # non-trivial eval statistics, as the bpr side
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.uniform_(-0.2, 0.2)
@@ -78,9 +90,10 @@ def main():
                                                 args.repeats)
         for s in sparsities:
             out = subprocess.run(
-                ["nice", "-n", "10", args.bench, "--sparsity", str(s), "--batch", str(args.batch),
-                 "--threads", str(args.threads), "--seconds", str(args.seconds), "--repeats",
-                 str(args.repeats)], check=True, capture_output=True, text=True,
+                ["nice", "-n", "10", args.bench, "--model", args.model, "--sparsity", str(s),
+                 "--batch", str(args.batch), "--threads", str(args.threads), "--seconds",
+                 str(args.seconds), "--repeats", str(args.repeats)],
+                check=True, capture_output=True, text=True,
                 env=dict(os.environ, OMP_NUM_THREADS=str(args.threads))).stdout
             row[f"bpr_{s:g}"] = json.loads(out)
         rounds.append(row)
@@ -94,7 +107,7 @@ def main():
         return statistics.median(values)
 
     torch_eval, torch_frozen = med("torch_eval_cpu_ms"), med("torch_frozen_cpu_ms")
-    print(f"\nResNet-20, 3x32x32, batch {args.batch}, {args.threads} thread(s), CPU ms per image "
+    print(f"\n{title}, 3x32x32, batch {args.batch}, {args.threads} thread(s), CPU ms per image "
           f"(median of {args.rounds} rounds; load {min(r['load'] for r in rounds):.1f}-"
           f"{max(r['load'] for r in rounds):.1f})")
     print(f"PyTorch {torch.__version__} dense eval: {torch_eval:.3f} ms "
@@ -114,8 +127,9 @@ def main():
               f"{last['relative_error']:.1e} |")
     if args.json:
         with open(args.json + ".tmp", "w") as f:
-            json.dump({"batch": args.batch, "threads": args.threads, "rounds": rounds,
-                       "torch_eval_cpu_ms": torch_eval, "torch_frozen_cpu_ms": torch_frozen,
+            json.dump({"model": args.model, "batch": args.batch, "threads": args.threads,
+                       "rounds": rounds, "torch_eval_cpu_ms": torch_eval,
+                       "torch_frozen_cpu_ms": torch_frozen,
                        "summary": summary, "torch": torch.__version__}, f, indent=1)
         os.replace(args.json + ".tmp", args.json)
 

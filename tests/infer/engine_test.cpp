@@ -8,6 +8,8 @@
 #include "bpr/core/rng.hpp"
 #include "bpr/infer.hpp"
 #include "bpr/nn/init.hpp"
+#include "bpr/nn/models/densenet.hpp"
+#include "bpr/nn/models/efficientnet.hpp"
 #include "bpr/nn/models/lenet.hpp"
 #include "bpr/nn/models/resnet.hpp"
 #include "bpr/nn/models/vgg.hpp"
@@ -162,6 +164,98 @@ TEST_CASE("VGG-16 engine at 99% sparsity, 2 threads", "[infer]") {
     check_against_model(model, images, 2, inf::path_policy::automatic);
     check_against_model(model, images, 1, inf::path_policy::always_sparse);
     bpr::set_threads(1);
+}
+
+TEST_CASE("MBConv blocks: depthwise kernel, squeeze-excitation and the skip add", "[infer]") {
+    bpr::set_threads(1);
+    namespace nn = bpr;
+    // Expansion 1 and 6, kernel 3 and 5, stride 1 (with the skip) and 2 (without).
+    auto block = [](index_t in, index_t out, index_t kernel, index_t stride, index_t expansion) {
+        return nn::mbconv<float>({.in_channels = in,
+                                  .out_channels = out,
+                                  .kernel = kernel,
+                                  .stride = stride,
+                                  .expansion = expansion,
+                                  .se_ratio = 0.25,
+                                  .drop_rate = 0.3});  // eval mode: no drop-connect
+    };
+    nn::repeat<nn::mbconv<float>> blocks;
+    blocks.push_back(block(8, 8, 3, 1, 1));
+    blocks.push_back(block(8, 12, 5, 2, 6));
+    blocks.push_back(block(12, 12, 3, 1, 6));
+    auto model = nn::sequential<nn::conv2d<float>, nn::batchnorm<float>, nn::silu<float>,
+                                nn::repeat<nn::mbconv<float>>, nn::global_avg_pool<float>,
+                                nn::linear<float>>(
+        nn::conv2d<float>(3, 8, 3, 1, 1), nn::batchnorm<float>(8), nn::silu<float>{},
+        std::move(blocks), nn::global_avg_pool<float>{}, nn::linear<float>(12, 5));
+    for (double density : {1.0, 0.3, 0.02}) {
+        bpr::rng r(21);
+        bpr::initialize(model, r);
+        randomize_norms(model, 22);
+        random_mask(model, density, 23);
+        // Odd sizes: the stride-2 depthwise layer rounds up.
+        const auto images = random_images(3, 3, 11, 9, 24);
+        for (auto policy : policies) {
+            INFO("density " << density << " policy " << int(policy));
+            check_against_model(model, images, 2, policy);
+        }
+    }
+    auto engine = inf::compile(model, {3, 16, 16});
+    index_t depthwise = 0, fused_adds = 0;
+    for (const auto& layer : engine.layers()) {
+        depthwise += layer.kind == "depthwise";
+        fused_adds += layer.fused == "bias+add";
+        if (layer.kind == "depthwise") {
+            CHECK(layer.folded_batchnorm);
+            CHECK(layer.fused == "bias+silu");
+            // 2% of the taps are left: the zero taps are dropped.
+            CHECK(layer.chosen == inf::path::sparse);
+        }
+    }
+    CHECK(depthwise == 3);
+    CHECK(fused_adds == 2);  // the two stride-1 blocks with in == out channels
+}
+
+TEST_CASE("EfficientNet-B0 and DenseNet-121 compile and equal the model", "[infer]") {
+    bpr::set_threads(2);
+    {
+        auto model = bpr::models::efficientnet_b0<float>(1, 10);
+        bpr::rng r(25);
+        bpr::initialize(model, r);
+        randomize_norms(model, 26);
+        random_mask(model, 0.05, 27);
+        check_against_model(model, random_images(2, 1, 12, 12, 28), 2, inf::path_policy::automatic);
+    }
+    {
+        auto model = bpr::models::densenet121<float>(1, 10);
+        bpr::rng r(29);
+        bpr::initialize(model, r);
+        randomize_norms(model, 30);
+        random_mask(model, 0.05, 31);
+        const auto images = random_images(2, 1, 12, 12, 32);
+        check_against_model(model, images, 1, inf::path_policy::automatic);
+        auto engine = inf::compile(model, {1, 12, 12});
+        // 120 convolutions; the batchnorms that follow a concat cannot fold (no producing
+        // convolution) and run as affine steps.
+        CHECK(engine.layers().size() == 121);
+    }
+    bpr::set_threads(1);
+}
+
+TEST_CASE("DenseNet concat keeps every branch's features in order", "[infer]") {
+    bpr::set_threads(1);
+    for (double density : {1.0, 0.1}) {
+        auto model = bpr::models::densenet_cifar<float>({2, 1, 1, 2}, 4, 0.5, 3, 7);
+        bpr::rng r(33);
+        bpr::initialize(model, r);
+        randomize_norms(model, 34);
+        random_mask(model, density, 35);
+        const auto images = random_images(3, 3, 16, 16, 36);
+        for (auto policy : policies) {
+            INFO("density " << density << " policy " << int(policy));
+            check_against_model(model, images, 2, policy);
+        }
+    }
 }
 
 TEST_CASE("engine reports and errors", "[infer]") {

@@ -1,8 +1,8 @@
 #pragma once
-// bpr::infer::compile: turns a trained, masked bpr model (sequential / repeat / residual
-// of conv2d, batchnorm, activations, pools, flatten, linear, dropout) into an
-// inference-only bpr::infer::engine. Pruned weights are the zeros of the model's
-// weights (masks applied, as after bpr-prune, bpr-regrow or read_sparse_model).
+// bpr::infer::compile: turns a trained, masked bpr model (sequential / repeat / residual /
+// concat of conv2d, batchnorm, activations, pools, flatten, linear, dropout, MBConv and
+// squeeze-excitation) into an inference-only bpr::infer::engine. Pruned weights are the zeros of
+// the model's weights (masks applied, as after bpr-prune, bpr-regrow or read_sparse_model).
 
 #include <cmath>
 #include <string>
@@ -13,14 +13,17 @@
 #include "bpr/infer/engine.hpp"
 #include "bpr/nn/activation.hpp"
 #include "bpr/nn/batchnorm.hpp"
+#include "bpr/nn/concat.hpp"
 #include "bpr/nn/conv2d.hpp"
 #include "bpr/nn/dropout.hpp"
 #include "bpr/nn/flatten.hpp"
 #include "bpr/nn/linear.hpp"
+#include "bpr/nn/mbconv.hpp"
 #include "bpr/nn/pool.hpp"
 #include "bpr/nn/repeat.hpp"
 #include "bpr/nn/residual.hpp"
 #include "bpr/nn/sequential.hpp"
+#include "bpr/nn/squeeze_excitation.hpp"
 
 namespace bpr::infer {
 
@@ -37,6 +40,11 @@ template <layer Main, layer Shortcut, layer After>
 void lower(builder& b, residual<Main, Shortcut, After>& r, const std::string& prefix);
 template <layer L>
 void lower(builder& b, maybe<L>& m, const std::string& prefix);
+template <layer... Branches>
+void lower(builder& b, concat<Branches...>& c, const std::string& prefix);
+inline void lower(builder& b, mbconv<float>& m, const std::string& prefix);
+template <layer Activation>
+void lower(builder& b, squeeze_excitation<float, Activation>& se, const std::string& prefix);
 inline void lower(builder& b, conv2d<float>& c, const std::string& prefix);
 inline void lower(builder& b, linear<float>& l, const std::string& prefix);
 inline void lower(builder& b, batchnorm<float>& n, const std::string& prefix);
@@ -131,6 +139,48 @@ void lower(builder& b, residual<Main, Shortcut, After>& r, const std::string& pr
 template <layer L>
 void lower(builder& b, maybe<L>& m, const std::string& prefix) {
     if (m.has_value()) lower(b, m.value(), prefix);
+}
+
+// Every branch starts from the block's input; an identity branch is the input itself.
+template <layer... Branches>
+void lower(builder& b, concat<Branches...>& c, const std::string& prefix) {
+    const int x = b.current();
+    b.seal(x);
+    std::vector<int> outputs;
+    c.for_each_child(prefix, [&](auto& branch, std::string_view branch_prefix) {
+        b.set_current(x);
+        lower(b, branch, std::string(branch_prefix));
+        outputs.push_back(b.current());
+    });
+    b.concat(outputs);
+}
+
+// Eval mode: drop-connect is off, so the block is expand -> body (+ x).
+inline void lower(builder& b, mbconv<float>& m, const std::string& prefix) {
+    const int x = b.current();
+    if (m.has_skip()) b.seal(x);
+    m.for_each_child(prefix, [&](auto& child, std::string_view child_prefix) {
+        lower(b, child, std::string(child_prefix));
+    });
+    if (m.has_skip()) b.add(x, kernels::activation::none);
+}
+
+template <layer Activation>
+void lower(builder& b, squeeze_excitation<float, Activation>& se, const std::string&) {
+    static_assert(fusable_after<Activation>(),
+                  "bpr::infer::compile: a squeeze-excitation's activation must be identity, "
+                  "relu, relu6 or silu");
+    // By name, so that the order the layer reports its parameters in does not matter.
+    const float *w1 = nullptr, *b1 = nullptr, *w2 = nullptr, *b2 = nullptr;
+    se.for_each_param("", [&](const std::string& name, param<float>& p) {
+        const float* data = p.value.data();
+        if (name == "se1.weight") w1 = data;
+        if (name == "se1.bias") b1 = data;
+        if (name == "se2.weight") w2 = data;
+        if (name == "se2.bias") b2 = data;
+    });
+    BPR_REQUIRE(w1 && b1 && w2 && b2, "infer::compile: a squeeze-excitation without se1/se2");
+    b.squeeze_excitation(se.squeezed(), w1, b1, w2, b2, after_activation<Activation>());
 }
 
 inline void lower(builder& b, conv2d<float>& c, const std::string& prefix) {

@@ -19,9 +19,11 @@
 #include "bpr/core/tensor.hpp"
 #include "bpr/infer/crossover.hpp"
 #include "bpr/kernels/conv2d_dense.hpp"
+#include "bpr/kernels/depthwise.hpp"
 #include "bpr/kernels/epilogue.hpp"
 #include "bpr/kernels/sparse_conv2d.hpp"
 #include "bpr/kernels/sparse_linear.hpp"
+#include "bpr/nn/activation.hpp"  // sigmoid_fn, the same function as the model's
 
 namespace bpr::infer {
 
@@ -50,7 +52,7 @@ struct value_shape {
 // What compile() decided for one convolution or linear layer.
 struct layer_report {
     std::string name;   // dotted parameter path, as in the model's state dict ("layer1.0.conv1")
-    std::string kind;   // "conv" or "linear"
+    std::string kind;   // "conv", "depthwise" or "linear"
     std::string shape;  // e.g. "16x16@32x32 k3 s1" or "64->10"
     index_t weights = 0, nonzeros = 0;  // after batchnorm folding
     double crossover = 0.0;             // density below which sparse wins (measured)
@@ -87,6 +89,10 @@ struct conv_op {
     int residual = -1;  // value added before the activation
     path chosen = path::dense;
     kernels::sparse_conv2d_weights sparse;
+    // Depthwise layers (groups == in == out channels) run the depthwise kernel instead:
+    // path::sparse when their zero taps were dropped.
+    bool depthwise = false;
+    kernels::depthwise_conv2d_weights depthwise_taps;
     kernels::sparse_conv2d_workspace sparse_workspace;
     kernels::conv2d_workspace<float> dense_workspace;
 };
@@ -134,8 +140,22 @@ struct add_op {
     kernels::activation act = kernels::activation::none;
 };
 
+// Squeeze-and-excitation: out[c] = in[c] * sigmoid(w2 act(w1 mean_hw(in) + b1) + b2)[c].
+// Its two small layers run dense (a few hundred multiply-adds per image).
+struct squeeze_excitation_op {
+    index_t squeezed = 0;
+    std::vector<float> w1, b1, w2, b2;  // [squeezed, C], [squeezed], [C, squeezed], [C]
+    kernels::activation act = kernels::activation::none;
+    std::vector<float> pooled, hidden, gate;  // scratch of one image, sized at compile time
+};
+
+// Channel concatenation: out = cat(values..., channels), in order.
+struct concat_op {
+    std::vector<int> values;
+};
+
 using operation = std::variant<conv_op, linear_op, pool_op, global_pool_op, pad_shortcut_op,
-                               affine_op, activation_op, add_op>;
+                               affine_op, activation_op, add_op, squeeze_excitation_op, concat_op>;
 
 struct step {
     operation op;
@@ -219,7 +239,11 @@ class engine {
              const value_shape& os, index_t batch, const float* input) {
         const bool add = op.residual >= 0;
         const kernels::activation act = add ? kernels::activation::none : op.act;
-        if (op.chosen == path::sparse) {
+        if (op.depthwise) {
+            const kernels::epilogue e{nullptr, op.bias.data(), act};
+            kernels::depthwise_conv2d_forward(op.depthwise_taps, batch, in, out, e,
+                                              op.sparse_workspace);
+        } else if (op.chosen == path::sparse) {
             const kernels::epilogue e{nullptr, op.bias.data(), act};
             kernels::sparse_conv2d_forward(op.sparse, batch, in, out, e, op.sparse_workspace);
         } else {
@@ -316,8 +340,7 @@ class engine {
         const index_t count = batch * is.size();
         if (op.sigmoid) {
             for (index_t i = 0; i < count; ++i)
-                out[i] = in[i] >= 0.0f ? 1.0f / (1.0f + std::exp(-in[i]))
-                                       : std::exp(in[i]) / (1.0f + std::exp(in[i]));
+                out[i] = bpr::detail::sigmoid_fn::value(in[i]);
             return;
         }
         std::copy(in, in + count, out);
@@ -329,6 +352,50 @@ class engine {
         const index_t count = batch * is.size();
         std::copy(in, in + count, out);
         detail::add_activate(out, value_data(op.other, input), count, op.act);
+    }
+
+    void run(detail::squeeze_excitation_op& op, const float* in, float* out, const value_shape& is,
+             const value_shape&, index_t batch, const float*) {
+        const index_t channels = is.channels, plane = is.height * is.width;
+        const kernels::epilogue hidden_epilogue{nullptr, op.b1.data(), op.act};
+        for (index_t n = 0; n < batch; ++n) {
+            const float* x = in + n * is.size();
+            float* y = out + n * is.size();
+            for (index_t c = 0; c < channels; ++c) {
+                float sum = 0.0f;
+                for (index_t i = 0; i < plane; ++i)
+                    sum += x[c * plane + i];
+                op.pooled[c] = sum / static_cast<float>(plane);
+            }
+            for (index_t j = 0; j < op.squeezed; ++j) {
+                float sum = 0.0f;
+                for (index_t c = 0; c < channels; ++c)
+                    sum += op.w1[j * channels + c] * op.pooled[c];
+                op.hidden[j] = kernels::epilogue_scalar(hidden_epilogue, j, sum);
+            }
+            for (index_t c = 0; c < channels; ++c) {
+                float z = op.b2[c];
+                for (index_t j = 0; j < op.squeezed; ++j)
+                    z += op.w2[c * op.squeezed + j] * op.hidden[j];
+                op.gate[c] = bpr::detail::sigmoid_fn::value(z);
+            }
+            for (index_t c = 0; c < channels; ++c)
+                for (index_t i = 0; i < plane; ++i)
+                    y[c * plane + i] = x[c * plane + i] * op.gate[c];
+        }
+    }
+
+    void run(detail::concat_op& op, const float*, float* out, const value_shape&,
+             const value_shape& os, index_t batch, const float* input) {
+        const index_t plane = os.height * os.width;
+        index_t channel = 0;
+        for (int v : op.values) {
+            const float* x = value_data(v, input);
+            const index_t size = values_[static_cast<std::size_t>(v)].channels * plane;
+            for (index_t n = 0; n < batch; ++n)
+                std::copy(x + n * size, x + (n + 1) * size, out + n * os.size() + channel * plane);
+            channel += values_[static_cast<std::size_t>(v)].channels;
+        }
     }
 
     std::vector<detail::step> steps_;
@@ -483,6 +550,40 @@ class builder {
         append(detail::add_op{other, act}, shape_of(first));
     }
 
+    // current = current * sigmoid(w2 act(w1 mean_hw(current) + b1) + b2), per channel;
+    // w1 [squeezed, C], w2 [C, squeezed].
+    void squeeze_excitation(index_t squeezed, const float* w1, const float* b1, const float* w2,
+                            const float* b2, kernels::activation act) {
+        const value_shape in = shape_of(current_);
+        const auto channels = static_cast<std::size_t>(in.channels);
+        const auto hidden = static_cast<std::size_t>(squeezed);
+        detail::squeeze_excitation_op op;
+        op.squeezed = squeezed, op.act = act;
+        op.w1.assign(w1, w1 + hidden * channels);
+        op.b1.assign(b1, b1 + hidden);
+        op.w2.assign(w2, w2 + channels * hidden);
+        op.b2.assign(b2, b2 + channels);
+        op.pooled.resize(channels), op.hidden.resize(hidden), op.gate.resize(channels);
+        append(std::move(op), in);
+    }
+
+    // current = cat(values, channels); every value has the same height and width.
+    void concat(const std::vector<int>& values) {
+        BPR_REQUIRE(!values.empty(), "infer::compile: concat of no values");
+        value_shape out = shape_of(values.front());
+        out.channels = 0;
+        for (int v : values) {
+            const value_shape& s = shape_of(v);
+            BPR_REQUIRE(s.height == out.height && s.width == out.width,
+                        "infer::compile: concat of ", s.height, "x", s.width, " and ", out.height,
+                        "x", out.width, " maps");
+            out.channels += s.channels;
+            seal(v);
+        }
+        current_ = values.front();
+        append(detail::concat_op{values}, out);
+    }
+
     void pool(bool max, index_t kernel, index_t stride, index_t padding) {
         const value_shape in = shape_of(current_);
         BPR_REQUIRE(in.height + 2 * padding >= kernel && in.width + 2 * padding >= kernel,
@@ -568,6 +669,8 @@ class builder {
         if (const auto* c = std::get_if<detail::conv_op>(&s.op); c && c->residual >= 0)
             r.push_back(c->residual);
         if (const auto* a = std::get_if<detail::add_op>(&s.op)) r.push_back(a->other);
+        if (const auto* c = std::get_if<detail::concat_op>(&s.op))
+            r.insert(r.end(), c->values.begin() + 1, c->values.end());
         return r;
     }
 
@@ -576,6 +679,22 @@ class builder {
         r.weights = static_cast<index_t>(op.weight.size());
         r.nonzeros = static_cast<index_t>(
             std::count_if(op.weight.begin(), op.weight.end(), [](float w) { return w != 0.0f; }));
+        const kernels::conv2d_geometry& g = op.geometry;
+        op.depthwise = g.groups > 1 && g.groups == g.in_channels &&
+                       g.out_channels == g.in_channels && g.stride_h == g.stride_w;
+        if (op.depthwise) {
+            // The same kernel either way, minus the zero taps: dropping them never costs
+            // more, so the crossover is density 1.
+            r.kind = "depthwise";
+            r.crossover = 1.0;
+            const bool drop_zeros = options.policy != path_policy::always_dense;
+            op.depthwise_taps =
+                kernels::depthwise_conv2d_weights::pack(g, op.weight.data(), drop_zeros);
+            op.chosen = drop_zeros && r.nonzeros < r.weights ? path::sparse : path::dense;
+            r.chosen = op.chosen;
+            r.fused = epilogue_text(op.act, op.residual >= 0);
+            return;
+        }
         r.crossover =
             sparse_crossover_density(op.geometry, options.max_batch) * options.crossover_scale;
         const bool supported =

@@ -1,11 +1,13 @@
-// End-to-end ResNet-20 (CIFAR, option-A shortcuts) through bpr::infer at a given
-// sparsity: random masks (every convolution and the linear layer keep the same random
-// fraction of their weights), random batchnorm statistics, 3x32x32 random images.
-// Prints one JSON object; benchmarks/infer_vs_torch.py runs it next to PyTorch's dense
-// eval-mode ResNet-20 and compares.
+// End-to-end inference of a zoo model (CIFAR variants: ResNet-20 with option-A
+// shortcuts, VGG-16, DenseNet-121, EfficientNet-B0) through bpr::infer at a given
+// sparsity: random masks (every weight tensor keeps the same random fraction of its
+// weights), random batchnorm statistics, 3x32x32 random images. Prints one JSON object;
+// benchmarks/infer_vs_torch.py runs it next to PyTorch's dense eval-mode model and
+// compares.
 //
-//   bpr_infer_resnet20_bench --sparsity 95 [--batch 1] [--threads 1] [--seconds 1]
-//                            [--repeats 3] [--policy auto|dense|sparse]
+//   bpr_infer_model_bench --sparsity 95 [--model resnet20|vgg16|densenet121|efficientnet_b0]
+//                         [--batch 1] [--threads 1] [--seconds 1] [--repeats 3]
+//                         [--policy auto|dense|sparse]
 //
 // Times: process CPU time and wall time per image, best of --repeats runs of at least
 // --seconds each. Before timing, the engine's logits are checked against the masked
@@ -24,7 +26,10 @@
 #include "bpr/core/rng.hpp"
 #include "bpr/infer.hpp"
 #include "bpr/nn/init.hpp"
+#include "bpr/nn/models/densenet.hpp"
+#include "bpr/nn/models/efficientnet.hpp"
 #include "bpr/nn/models/resnet.hpp"
+#include "bpr/nn/models/vgg.hpp"
 
 namespace {
 
@@ -34,34 +39,19 @@ double cpu_seconds() {
     return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+struct settings {
     double sparsity = 95, seconds = 1;
     bpr::index_t batch = 1;
     int threads = 1, repeats = 3;
-    std::string policy = "auto";
-    for (int i = 1; i + 1 < argc; i += 2) {
-        const std::string flag = argv[i], value = argv[i + 1];
-        if (flag == "--sparsity")
-            sparsity = std::atof(value.c_str());
-        else if (flag == "--batch")
-            batch = std::atol(value.c_str());
-        else if (flag == "--threads")
-            threads = std::atoi(value.c_str());
-        else if (flag == "--seconds")
-            seconds = std::atof(value.c_str());
-        else if (flag == "--repeats")
-            repeats = std::atoi(value.c_str());
-        else if (flag == "--policy")
-            policy = value;
-        else {
-            std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
-            return 2;
-        }
-    }
-    bpr::set_threads(threads);
-    auto model = bpr::models::resnet20<float>(3, 10);
+    std::string policy = "auto", model = "resnet20";
+};
+
+template <typename Model>
+int measure(Model model, const settings& s) {
+    const double sparsity = s.sparsity, seconds = s.seconds;
+    const bpr::index_t batch = s.batch;
+    const int threads = s.threads, repeats = s.repeats;
+    const std::string& policy = s.policy;
     bpr::rng r(1);
     bpr::initialize(model, r);
     bpr::visit_params(model, [&](std::size_t, const std::string&, auto& p) {
@@ -118,11 +108,47 @@ int main(int argc, char** argv) {
         nonzeros += l.nonzeros, weights += l.weights;
     }
     std::printf(
-        "{\"sparsity\": %.2f, \"batch\": %d, \"threads\": %d, \"policy\": \"%s\", "
+        "{\"model\": \"%s\", \"sparsity\": %.2f, \"batch\": %d, \"threads\": %d, \"policy\": "
+        "\"%s\", "
         "\"cpu_ms_per_image\": %.6f, \"wall_ms_per_image\": %.6f, \"density\": %.6f, "
         "\"sparse_layers\": %d, \"layers\": %d, \"relative_error\": %.3g}\n",
-        sparsity, int(batch), threads, policy.c_str(), best_cpu * 1e3, best_wall * 1e3,
-        double(nonzeros) / double(weights), int(sparse_layers), int(engine.layers().size()),
-        scale > 0 ? diff / scale : diff);
+        s.model.c_str(), sparsity, int(batch), threads, policy.c_str(), best_cpu * 1e3,
+        best_wall * 1e3, double(nonzeros) / double(weights), int(sparse_layers),
+        int(engine.layers().size()), scale > 0 ? diff / scale : diff);
     return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    settings s;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const std::string flag = argv[i], value = argv[i + 1];
+        if (flag == "--sparsity")
+            s.sparsity = std::atof(value.c_str());
+        else if (flag == "--batch")
+            s.batch = std::atol(value.c_str());
+        else if (flag == "--threads")
+            s.threads = std::atoi(value.c_str());
+        else if (flag == "--seconds")
+            s.seconds = std::atof(value.c_str());
+        else if (flag == "--repeats")
+            s.repeats = std::atoi(value.c_str());
+        else if (flag == "--policy")
+            s.policy = value;
+        else if (flag == "--model")
+            s.model = value;
+        else {
+            std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
+            return 2;
+        }
+    }
+    bpr::set_threads(s.threads);
+    namespace m = bpr::models;
+    if (s.model == "resnet20") return measure(m::resnet20<float>(3, 10), s);
+    if (s.model == "vgg16") return measure(m::vgg16<float>(3, 10, 32), s);
+    if (s.model == "densenet121") return measure(m::densenet121<float>(3, 10), s);
+    if (s.model == "efficientnet_b0") return measure(m::efficientnet_b0<float>(3, 10), s);
+    std::fprintf(stderr, "unknown model %s\n", s.model.c_str());
+    return 2;
 }
