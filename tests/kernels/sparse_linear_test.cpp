@@ -31,7 +31,8 @@ TEST_CASE("sparse linear equals its twin and the dense product", "[kernels][spar
     const config cases[] = {{1, 7, 5, 0.5, false},      {3, 33, 10, 0.2, false},
                             {16, 64, 9, 0.1, false},    {17, 40, 13, 0.3, true},
                             {70, 129, 21, 0.05, false}, {32, 20, 6, 0.0, false},
-                            {40, 16, 4, 1.0, true}};
+                            {40, 16, 4, 1.0, true},     {2, 300, 7, 0.5, false},
+                            {1, 203, 3, 1.0, true}};  // long rows: gathers and a tail
     bpr::rng r(41);
     for (const auto& c : cases)
         for (auto act : {k::activation::none, k::activation::relu, k::activation::silu}) {

@@ -62,16 +62,16 @@ inline double sparse_crossover_density(const kernels::conv2d_geometry& g, index_
     return 0.5;
 }
 
-// Linear layers, from the same runs' linear section (Eigen GEMV/GEMM + epilogue against
-// kernels::sparse_linear_forward). Batch 1 (CSR SpMV): it only ties Eigen's GEMV at
-// about 5% density on 400->120, 120->84 and 1024->1024, and never wins on the classifier
-// heads (84->10, 64->10, 512->10), where a call costs about 1 us either way. Batch 32
-// (SpMM over the batch): wins below 60-80% on 400->120, 120->84 and 1024->1024, never
-// on 84->10 and 512->10.
+// Linear layers. Batch 1 (CSR SpMV, four partial sums since session 13): measured by
+// benchmarks/sparse_linear_depthwise_bench.cpp on the Zen 5 machine (docs/sparse_kernels.md),
+// sparse wins at 5% density on 400->120, 120->84 and 1024->1024 and ties on the 512->10
+// head (within 0.03 us); at 10% it still wins only on 1024->1024. Batch 32 (SpMM over the
+// batch), from the Zen 4 crossover runs: wins below 60-80% on 400->120, 120->84 and
+// 1024->1024, never on 84->10 and 512->10.
 inline double sparse_linear_crossover_density(index_t in_features, index_t out_features,
                                               index_t batch = 1) {
-    if (in_features * out_features < 8192) return 0.0;
-    return batch < detail::crossover_batch_split ? 0.05 : 0.6;
+    if (batch < detail::crossover_batch_split) return 0.05;
+    return in_features * out_features < 8192 ? 0.0 : 0.6;
 }
 
 }  // namespace bpr::infer
