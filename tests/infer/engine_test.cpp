@@ -235,9 +235,13 @@ TEST_CASE("EfficientNet-B0 and DenseNet-121 compile and equal the model", "[infe
         const auto images = random_images(2, 1, 12, 12, 32);
         check_against_model(model, images, 1, inf::path_policy::automatic);
         auto engine = inf::compile(model, {1, 12, 12});
-        // 120 convolutions; the batchnorms that follow a concat cannot fold (no producing
-        // convolution) and run as affine steps.
+        // 120 convolutions and the head. Only the 58 bn2 fold (into conv1): the batchnorms
+        // that follow a concat have no producing convolution and run as affine steps.
         CHECK(engine.layers().size() == 121);
+        index_t folded = 0;
+        for (const auto& layer : engine.layers())
+            folded += layer.folded_batchnorm;
+        CHECK(folded == 58);
     }
     bpr::set_threads(1);
 }
@@ -267,10 +271,13 @@ TEST_CASE("engine reports and errors", "[infer]") {
     REQUIRE(engine.layers().size() == 5);
     for (const auto& layer : engine.layers()) {
         CHECK(layer.density() < 0.1);
-        // 2% is below every measured crossover at batch 1, the classifier head's too.
-        CHECK(layer.chosen == inf::path::sparse);
+        // 2% is below every measured crossover at batch 1 but the tiny head's (1%).
+        CHECK(layer.chosen == (layer.name == "fc3" ? inf::path::dense : inf::path::sparse));
     }
-    // Sized for 32 images, the SpMM never wins on a head this small.
+    // Below 1% the head runs sparse too; sized for 32 images, the SpMM never wins on it.
+    random_mask(model, 0.2, 21);  // 0.4% left
+    CHECK(inf::compile(model, {1, 28, 28}).layers().back().density() <= 0.01);
+    CHECK(inf::compile(model, {1, 28, 28}).layers().back().chosen == inf::path::sparse);
     inf::compile_options batched;
     batched.max_batch = 32;
     CHECK(inf::compile(model, {1, 28, 28}, batched).layers().back().chosen == inf::path::dense);

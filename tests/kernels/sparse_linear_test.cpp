@@ -32,7 +32,7 @@ TEST_CASE("sparse linear equals its twin and the dense product", "[kernels][spar
                             {16, 64, 9, 0.1, false},    {17, 40, 13, 0.3, true},
                             {70, 129, 21, 0.05, false}, {32, 20, 6, 0.0, false},
                             {40, 16, 4, 1.0, true},     {2, 300, 7, 0.5, false},
-                            {1, 203, 3, 1.0, true}};  // long rows: gathers and a tail
+                            {1, 203, 3, 1.0, true}};  // long rows: the four-way loop and its tail
     bpr::rng r(41);
     for (const auto& c : cases)
         for (auto act : {k::activation::none, k::activation::relu, k::activation::silu}) {
@@ -54,6 +54,14 @@ TEST_CASE("sparse linear equals its twin and the dense product", "[kernels][spar
             k::sparse_linear_workspace workspace;
             k::sparse_linear_forward(packed, c.batch, input.data(), fast.data(), e, workspace);
             k::sparse_linear_reference_forward(packed, c.batch, input.data(), twin.data(), e);
+            // One and two threads give the same bits (the SpMV has a serial path).
+            std::vector<float> other_threads(fast.size(), -3.0f);
+            const int threads_before = bpr::threads();
+            bpr::set_threads(threads_before == 1 ? 2 : 1);
+            k::sparse_linear_forward(packed, c.batch, input.data(), other_threads.data(), e,
+                                     workspace);
+            bpr::set_threads(threads_before);
+            REQUIRE(other_threads == fast);
             for (index_t n = 0; n < c.batch; ++n)
                 for (index_t o = 0; o < c.out; ++o) {
                     double sum = 0;

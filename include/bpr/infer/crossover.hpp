@@ -3,6 +3,7 @@
 // sparse kernel of a layer is faster than the dense one.
 
 #include <array>
+#include <xsimd/xsimd.hpp>
 
 #include "bpr/core/shape.hpp"
 #include "bpr/kernels/conv2d_geometry.hpp"
@@ -62,16 +63,17 @@ inline double sparse_crossover_density(const kernels::conv2d_geometry& g, index_
     return 0.5;
 }
 
-// Linear layers. Batch 1 (CSR SpMV, four partial sums since session 13): measured by
-// benchmarks/sparse_linear_depthwise_bench.cpp on the Zen 5 machine (docs/sparse_kernels.md),
-// sparse wins at 5% density on 400->120, 120->84 and 1024->1024 and ties on the 512->10
-// head (within 0.03 us); at 10% it still wins only on 1024->1024. Batch 32 (SpMM over the
-// batch), from the Zen 4 crossover runs: wins below 60-80% on 400->120, 120->84 and
-// 1024->1024, never on 84->10 and 512->10.
+// Linear layers. Batches below one vector run sparse_linear_forward's SpMV (four partial
+// sums since session 13): measured by benchmarks/sparse_linear_depthwise_bench.cpp on the
+// Zen 5 machine (docs/sparse_kernels.md), it wins at 5% density on 400->120, 120->84 and
+// 1024->1024 but loses by 18% (0.03 us) on the 512->10 head, which it beats at 1%.
+// Larger batches run the SpMM over the batch; from the Zen 4 crossover runs it wins
+// below 60-80% on 400->120, 120->84 and 1024->1024, never on 84->10 and 512->10.
 inline double sparse_linear_crossover_density(index_t in_features, index_t out_features,
                                               index_t batch = 1) {
-    if (batch < detail::crossover_batch_split) return 0.05;
-    return in_features * out_features < 8192 ? 0.0 : 0.6;
+    const bool small_layer = in_features * out_features < 8192;
+    if (batch < static_cast<index_t>(xsimd::batch<float>::size)) return small_layer ? 0.01 : 0.05;
+    return small_layer ? 0.0 : 0.6;
 }
 
 }  // namespace bpr::infer
