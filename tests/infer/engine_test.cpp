@@ -166,6 +166,23 @@ TEST_CASE("VGG-16 engine at 99% sparsity, 2 threads", "[infer]") {
     bpr::set_threads(1);
 }
 
+TEST_CASE("ResNet-20 engine sized for 32 images, 2 threads", "[infer]") {
+    // The batch-32 crossover column, the SpMM path of the linear head, and images split
+    // across threads; 35 images are a full slice of 32 and a slice of 3.
+    auto model = bpr::models::resnet20<float>(3, 10);
+    bpr::rng r(37);
+    bpr::initialize(model, r);
+    randomize_norms(model, 38);
+    random_mask(model, 0.3, 39);
+    const auto images = random_images(35, 3, 12, 12, 40);
+    bpr::set_threads(2);
+    for (auto policy : policies) {
+        INFO("policy " << int(policy));
+        check_against_model(model, images, 32, policy);
+    }
+    bpr::set_threads(1);
+}
+
 TEST_CASE("MBConv blocks: depthwise kernel, squeeze-excitation and the skip add", "[infer]") {
     bpr::set_threads(1);
     namespace nn = bpr;
