@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "bpr/core/error.hpp"
-#include "bpr/infer/engine.hpp"
+#include "bpr/infer/builder.hpp"
 #include "bpr/nn/activation.hpp"
 #include "bpr/nn/batchnorm.hpp"
 #include "bpr/nn/concat.hpp"
