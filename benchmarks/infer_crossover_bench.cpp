@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "bpr/core/parallel.hpp"
 #include "bpr/core/rng.hpp"
 #include "bpr/kernels/conv2d_dense.hpp"
@@ -26,6 +27,8 @@
 namespace {
 
 using bpr::index_t;
+using bpr_bench::apply_random_mask;
+using bpr_bench::random_values;
 namespace k = bpr::kernels;
 
 struct conv_shape {
@@ -75,26 +78,6 @@ double time_per_call(F&& f) {
         best = std::min(best, elapsed / static_cast<double>(calls));
     }
     return best;
-}
-
-std::vector<float> random_values(index_t count, std::uint64_t seed) {
-    std::vector<float> v(static_cast<std::size_t>(count));
-    bpr::rng r(seed);
-    for (auto& x : v)
-        x = static_cast<float>(r.uniform(-1.0, 1.0));
-    return v;
-}
-
-// Exactly round(density * size) nonzeros at uniformly random positions.
-void apply_random_mask(std::vector<float>& weight, double density, std::uint64_t seed) {
-    std::vector<std::size_t> order(weight.size());
-    for (std::size_t i = 0; i < order.size(); ++i)
-        order[i] = i;
-    bpr::rng r(seed);
-    bpr::shuffle(order.begin(), order.end(), r);
-    const auto keep = static_cast<std::size_t>(static_cast<double>(weight.size()) * density + 0.5);
-    for (std::size_t i = keep; i < order.size(); ++i)
-        weight[order[i]] = 0.0f;
 }
 
 }  // namespace

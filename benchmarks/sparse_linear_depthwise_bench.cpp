@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "bpr/core/parallel.hpp"
 #include "bpr/core/rng.hpp"
 #include "bpr/kernels/conv2d_dense.hpp"
@@ -28,6 +29,8 @@
 namespace {
 
 using bpr::index_t;
+using bpr_bench::apply_random_mask;
+using bpr_bench::random_values;
 namespace k = bpr::kernels;
 using row_matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
@@ -46,26 +49,10 @@ constexpr depthwise_shape depthwise_shapes[] = {{96, 32, 3, 2}, {144, 16, 3, 1},
                                                 {240, 8, 3, 2}, {480, 4, 5, 1},  {672, 4, 5, 2},
                                                 {1152, 2, 3, 1}};
 
-std::vector<float> random_values(index_t count, std::uint64_t seed) {
-    std::vector<float> v(static_cast<std::size_t>(count));
-    bpr::rng r(seed);
-    for (auto& x : v)
-        x = static_cast<float>(r.uniform(-1.0, 1.0));
-    return v;
-}
-
-// Exactly round((1 - sparsity) * size) nonzeros at uniformly random positions.
+// Exactly round((1 - sparsity) * count) nonzeros at uniformly random positions.
 std::vector<float> sparse_values(index_t count, int permille) {
     auto w = random_values(count, 7);
-    std::vector<index_t> order(static_cast<std::size_t>(count));
-    for (index_t i = 0; i < count; ++i)
-        order[static_cast<std::size_t>(i)] = i;
-    bpr::rng r(8);
-    bpr::shuffle(order.begin(), order.end(), r);
-    const auto keep =
-        static_cast<index_t>(static_cast<double>(count) * (1000 - permille) / 1000.0 + 0.5);
-    for (index_t i = keep; i < count; ++i)
-        w[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])] = 0.0f;
+    apply_random_mask(w, (1000 - permille) / 1000.0, 8);
     return w;
 }
 
