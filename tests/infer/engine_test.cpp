@@ -293,8 +293,9 @@ TEST_CASE("engine reports and errors", "[infer]") {
     }
     // Below 1% the head runs sparse too; sized for 32 images, the SpMM never wins on it.
     random_mask(model, 0.2, 21);  // 0.4% left
-    CHECK(inf::compile(model, {1, 28, 28}).layers().back().density() <= 0.01);
-    CHECK(inf::compile(model, {1, 28, 28}).layers().back().chosen == inf::path::sparse);
+    const auto head = inf::compile(model, {1, 28, 28}).layers().back();
+    CHECK(head.density() <= 0.01);
+    CHECK(head.chosen == inf::path::sparse);
     inf::compile_options batched;
     batched.max_batch = 32;
     CHECK(inf::compile(model, {1, 28, 28}, batched).layers().back().chosen == inf::path::dense);
