@@ -26,6 +26,7 @@
 #include "bpr/data/transforms.hpp"
 #include "bpr/io/checkpoint.hpp"
 #include "bpr/io/data_section.hpp"
+#include "bpr/nn/models/catalog.hpp"
 
 namespace bpr_examples {
 
@@ -247,6 +248,19 @@ inline model_input model_input_of(const data_pair& data, const std::string& spec
                 data.train.height(), ", ", data.train.width(), "]");
     return {data.train.channels(), data.train.height(),
             std::max(data.train.num_classes, data.test.num_classes)};
+}
+
+// Every zoo model by name (bpr::models::model_names), the choices of each program's --model.
+inline std::vector<std::string> zoo_model_names() {
+    return {bpr::models::model_names.begin(), bpr::models::model_names.end()};
+}
+
+// Builds the zoo model `name` for the data (model_input_of) and returns f(model). Each model
+// is its own type, so f is instantiated once per model: that is most of a program's
+// compile time.
+template <typename F>
+int with_zoo_model(const std::string& name, const model_input& in, F&& f) {
+    return bpr::models::with_model(name, {in.channels, in.size, in.classes}, std::forward<F>(f));
 }
 
 // The training augmentation of every example program's --augment: a random crop of the

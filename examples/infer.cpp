@@ -46,7 +46,8 @@ using namespace bpr_examples;
 const char* const help = R"(usage: bpr-infer [flags] [IMAGE...]
 Runs a pruned model with bpr's sparse inference engine. With IMAGE files (PNG/JPEG)
 classifies them; otherwise evaluates the whole test set.
-  --model NAME         lenet5 (default), resnet20 or vgg16 (the models bpr-regrow writes)
+  --model NAME         lenet5 (default), resnet20, resnet32, resnet56, resnet20b,
+                       vgg16, densenet121, efficientnet_b0 (as the file was written for)
   --sparse FILE        sparse model file (.bprs, from bpr-prune --out / bpr-regrow)
   --checkpoint FILE    or a checkpoint (bpr-train --out); its zero weights are the mask
   --data SPEC          fashion-mnist (default), fashion-mnist:DIR, cifar10:DIR,
@@ -81,7 +82,7 @@ struct settings {
 settings parse(int argc, char** argv) {
     settings s;
     flag_table(help)
-        .text("--model", s.model, {"lenet5", "resnet20", "vgg16"})
+        .text("--model", s.model, zoo_model_names())
         .text("--sparse", s.sparse)
         .text("--checkpoint", s.checkpoint)
         .text("--data", s.data)
@@ -326,13 +327,8 @@ int main(int argc, char** argv) {
         data.test = spread_images(std::move(data.test), s.limit);
         // Built for the data as bpr-prune and bpr-regrow build it, so their files fit.
         const model_input in = model_input_of(data, s.data);
-        // The models bpr-regrow writes, no more: each one instantiates the whole program
-        // again (compile time); the engine itself also compiles ResNet-20 option B.
-        namespace m = bpr::models;
-        if (s.model == "resnet20") return run(s, m::resnet20<float>(in.channels, in.classes), data);
-        if (s.model == "vgg16")
-            return run(s, m::vgg16<float>(in.channels, in.classes, in.size), data);
-        return run(s, m::lenet5<float>(in.channels, in.size, in.classes), data);
+        return with_zoo_model(s.model, in,
+                              [&](auto& model) { return run(s, std::move(model), data); });
     } catch (const bpr::error& e) {
         std::fprintf(stderr, "bpr-infer: %s\n", e.what());
         return 1;

@@ -55,7 +55,8 @@ const char* usage = R"(usage: bpr-prune [flags]
 
 Prunes a trained model to a budget, fine-tunes it, and writes it in a sparse format.
 
-  --model NAME         lenet5 (default) or resnet20
+  --model NAME         lenet5 (default), resnet20, resnet32, resnet56, resnet20b,
+                       vgg16, densenet121, efficientnet_b0
   --data SPEC          fashion-mnist (default), fashion-mnist:DIR, cifar10:DIR,
                        folder:DIR (DIR/train/<class>/*.jpg and DIR/test/...)
   --checkpoint FILE    dense model to start from (bpr-train --out); without it, a
@@ -152,7 +153,7 @@ std::vector<double> parse_sweep(const std::string& flag, const std::string& text
 settings parse(int argc, char** argv) {
     settings s;
     flag_table(usage)
-        .text("--model", s.model, {"lenet5", "resnet20"})
+        .text("--model", s.model, zoo_model_names())
         .text("--data", s.data)
         .text("--checkpoint", s.checkpoint)
         .text("--save-dense", s.save_dense)
@@ -315,8 +316,11 @@ int prune_and_report(context<Model>& ctx, const prune_method<Model>& prune, doub
                                   : bpr::evaluate(ctx.model, ctx.test_set, 256, ctx.norm).accuracy;
     const auto report = bpr::make_sparsity_report(ctx.model, masks, format);
     report.print(std::cout);
-    std::printf("dense: val %.2f%% test %.2f%%   pruned: val %.2f%% test %.2f%%\n", 100 * dense_val,
-                100 * dense_test, 100 * val, 100 * test);
+    if (s.no_eval)
+        std::printf("accuracies not measured (--no-eval)\n");
+    else
+        std::printf("dense: val %.2f%% test %.2f%%   pruned: val %.2f%% test %.2f%%\n",
+                    100 * dense_val, 100 * dense_test, 100 * val, 100 * test);
 
     std::int64_t file_bytes = -1;
     if (!s.out.empty()) {
@@ -607,9 +611,8 @@ int main(int argc, char** argv) {
         const auto begin = std::chrono::steady_clock::now();  // dense_seconds includes loading
         const data_pair data = load_data(s.data);
         const model_input in = model_input_of(data, s.data);
-        if (s.model == "resnet20")
-            return run(s, bpr::models::resnet20<float>(in.channels, in.classes), data, begin);
-        return run(s, bpr::models::lenet5<float>(in.channels, in.size, in.classes), data, begin);
+        return with_zoo_model(s.model, in,
+                              [&](auto& model) { return run(s, std::move(model), data, begin); });
     } catch (const bpr::error& e) {
         std::fprintf(stderr, "bpr-prune: %s\n", e.what());
         return 1;

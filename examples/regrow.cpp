@@ -68,7 +68,8 @@ most critical weights in steps up to a target, fine-tuning after each step.
 
   --data SPEC            fashion-mnist (default), fashion-mnist:DIR, cifar10:DIR,
                          folder:DIR (DIR/train/<class>/*, DIR/test/<class>/*)
-  --model NAME           lenet5 (default), resnet20 or vgg16
+  --model NAME           lenet5 (default), resnet20, resnet32, resnet56, resnet20b,
+                         vgg16, densenet121, efficientnet_b0
   --checkpoint FILE      dense model to start from; default: the committed one in
                          models/ for lenet5 or resnet20 on Fashion-MNIST and resnet20
                          on CIFAR-10 (trained on the JPEG copy); otherwise a dense
@@ -160,7 +161,7 @@ settings parse(int argc, char** argv) {
     settings s;
     flag_table(usage)
         .text("--data", s.data)
-        .text("--model", s.model, {"lenet5", "resnet20", "vgg16"})
+        .text("--model", s.model, zoo_model_names())
         .custom("--checkpoint",
                 [&s](const std::string& value) {
                     s.checkpoint = value;
@@ -565,13 +566,9 @@ int main(int argc, char** argv) {
         data.train = spread_images(std::move(data.train), s.train_images);
         data.test = spread_images(std::move(data.test), s.test_images);
         const model_input in = model_input_of(data, s.data);
-        namespace m = bpr::models;
-        if (s.model == "resnet20")
-            return run(s, m::resnet20<float>(in.channels, in.classes), std::move(data), begin);
-        if (s.model == "vgg16")
-            return run(s, m::vgg16<float>(in.channels, in.classes, in.size), std::move(data),
-                       begin);
-        return run(s, m::lenet5<float>(in.channels, in.size, in.classes), std::move(data), begin);
+        return with_zoo_model(s.model, in, [&](auto& model) {
+            return run(s, std::move(model), std::move(data), begin);
+        });
     } catch (const bpr::error& e) {
         std::fprintf(stderr, "bpr-regrow: %s\n", e.what());
         return 1;

@@ -43,8 +43,8 @@ const char* usage = R"(usage: bpr-train [flags]
 
 Trains a model and reports its test accuracy.
 
-  --model NAME      lenet5 (default), resnet20, resnet32, resnet56, vgg16, densenet121,
-                    efficientnet_b0
+  --model NAME      lenet5 (default), resnet20, resnet32, resnet56, resnet20b (projection
+                    shortcuts), vgg16, densenet121, efficientnet_b0
   --data SPEC       fashion-mnist (default; Debian's /usr/share/datasets/fashion-mnist),
                     fashion-mnist:DIR, cifar10:DIR (the cifar-10-batches-bin folder or its
                     parent), folder:DIR (DIR/train/<class>/*.png|jpg and DIR/test/...)
@@ -112,9 +112,7 @@ struct settings {
 settings parse(int argc, char** argv) {
     settings s;
     flag_table(usage)
-        .text("--model", s.model,
-              {"lenet5", "resnet20", "resnet32", "resnet56", "vgg16", "densenet121",
-               "efficientnet_b0"})
+        .text("--model", s.model, zoo_model_names())
         .text("--data", s.data)
         .integer("--train-images", s.train_images, 1)
         .integer("--test-images", s.test_images, 1)
@@ -334,21 +332,6 @@ int run(const settings& s, Model& model, Optimizer& opt, const data_pair& data,
     return 0;
 }
 
-// Builds the model named by --model for the data's channels, size and classes, and
-// hands it to `next` (each model is its own type).
-template <typename Next>
-int with_model(const settings& s, bpr::index_t channels, bpr::index_t size, bpr::index_t classes,
-               Next&& next) {
-    namespace m = bpr::models;
-    if (s.model == "lenet5") return next(m::lenet5<float>(channels, size, classes));
-    if (s.model == "resnet20") return next(m::resnet20<float>(channels, classes));
-    if (s.model == "resnet32") return next(m::resnet32<float>(channels, classes));
-    if (s.model == "resnet56") return next(m::resnet56<float>(channels, classes));
-    if (s.model == "vgg16") return next(m::vgg16<float>(channels, classes, size));
-    if (s.model == "densenet121") return next(m::densenet121<float>(channels, classes));
-    return next(m::efficientnet_b0<float>(channels, classes));
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -375,7 +358,7 @@ int main(int argc, char** argv) {
             validation ? (", " + std::to_string(validation->size()) + " validation").c_str() : "",
             static_cast<long long>(data.test.size()), input.classes, s.threads);
 
-        return with_model(s, input.channels, input.size, input.classes, [&](auto model) {
+        return with_zoo_model(s.model, input, [&](auto& model) {
             bpr::rng generator(s.seed);
             // LeNet-5 as PyTorch initialises it by default; the deep nets with He init.
             bpr::initialize(model, generator, bpr::models::default_init_scheme(s.model));

@@ -12,3 +12,21 @@ if(TARGET bpr_example_infer AND TARGET bpr_example_prune
   set_tests_properties("integration: bpr-infer on a 90% LeNet-5"
                        PROPERTIES LABELS "integration" TIMEOUT 600)
 endif()
+
+# The paper's two other models through both programs (the engine lowers concat, MBConv,
+# squeeze-excitation and depthwise layers): layer counts as infer.json lists them.
+if(TARGET bpr_example_infer AND TARGET bpr_example_prune
+   AND EXISTS /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz)
+  function(bpr_zoo_infer_test model layers limit)
+    set(name "integration: bpr-prune and bpr-infer on an untrained 95% ${model}")
+    add_test(NAME "${name}"
+             COMMAND ${CMAKE_COMMAND} -DPRUNE=$<TARGET_FILE:bpr_example_prune>
+                     -DINFER=$<TARGET_FILE:bpr_example_infer> -DMODEL=${model}
+                     -DLAYERS=${layers} -DLIMIT=${limit}
+                     -DOUT_DIR=${CMAKE_CURRENT_BINARY_DIR}/integration_infer_${model}
+                     -P ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/run_infer_zoo.cmake)
+    set_tests_properties("${name}" PROPERTIES LABELS "integration" TIMEOUT 600)
+  endfunction()
+  bpr_zoo_infer_test(efficientnet_b0 49 200)
+  bpr_zoo_infer_test(densenet121 121 64)
+endif()
