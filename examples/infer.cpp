@@ -61,7 +61,13 @@ classifies them; otherwise evaluates the whole test set.
   --threads N          threads (default 1)
   --latency-images N   test images timed one at a time (default 200)
   --limit N            use only N test images, evenly spaced over the file (default: all)
-  --policy NAME        auto (default), dense, sparse: kernel choice per layer
+  --policy NAME        kernel choice per layer: auto (default: the stored crossover
+                       table), dense, sparse, or measured (time both kernels of every
+                       layer on this machine while compiling and keep the faster; the
+                       choice is printed and written to the JSON as "paths")
+  --paths TEXT         replay a choice: one S (sparse) or D (dense) per convolution and
+                       linear layer, e.g. the "paths" of an earlier --policy measured
+                       run (overrides --policy; applies to the batch-1 engine too)
   --no-compare         skip the masked model's own eval forward
   --json FILE          summary: test_accuracy, latency_ms_batch1, images_per_second,
                        per-layer choice (sparse/dense, density) and more
@@ -69,7 +75,8 @@ classifies them; otherwise evaluates the whole test set.
 )";
 
 struct settings {
-    std::string model = "lenet5", sparse, checkpoint, data = "fashion-mnist", json;
+    std::string model = "lenet5", sparse, checkpoint, data = "fashion-mnist", json, paths;
+    std::string policy_name = "auto";
     bpr::index_t batch = 32, latency_images = 200, limit = -1;
     std::optional<bpr::index_t> validation;  // unset: choose_split decides
     std::optional<std::uint64_t> val_seed;
@@ -95,11 +102,14 @@ settings parse(int argc, char** argv) {
         .integer("--limit", s.limit, 1)
         .custom("--policy",
                 [&s](const std::string& value) {
-                    require_one_of("--policy", value, {"auto", "dense", "sparse"});
-                    s.policy = value == "dense"    ? bpr::infer::path_policy::always_dense
-                               : value == "sparse" ? bpr::infer::path_policy::always_sparse
-                                                   : bpr::infer::path_policy::automatic;
+                    require_one_of("--policy", value, {"auto", "dense", "sparse", "measured"});
+                    s.policy_name = value;
+                    s.policy = value == "dense"      ? bpr::infer::path_policy::always_dense
+                               : value == "sparse"   ? bpr::infer::path_policy::always_sparse
+                               : value == "measured" ? bpr::infer::path_policy::measured
+                                                     : bpr::infer::path_policy::automatic;
                 })
+        .text("--paths", s.paths)
         .toggle("--no-compare", s.compare, false)
         .text("--json", s.json)
         .toggle("--quiet", s.quiet)
@@ -191,7 +201,7 @@ int run(const settings& s, Model model, const data_pair& data) {
     const bpr::infer::value_shape input{data.test.channels(), data.test.height(),
                                         data.test.width()};
     bpr::infer::compile_options options;
-    options.max_batch = s.batch, options.policy = s.policy;
+    options.max_batch = s.batch, options.policy = s.policy, options.paths = s.paths;
     auto engine = bpr::infer::compile(model, input, options);
     const bpr::index_t classes = engine.output_shape().size();
     if (data.test.num_classes > 0 && classes != data.test.num_classes)
@@ -206,6 +216,8 @@ int run(const settings& s, Model model, const data_pair& data) {
                         l.kind.c_str(), l.shape.c_str(), 100 * l.density(), 100 * l.crossover,
                         bpr::infer::path_name(l.chosen), l.folded_batchnorm ? "bn folded, " : "",
                         l.fused.c_str());
+        std::printf("paths %s (batch %lld)\n", engine.paths().c_str(),
+                    static_cast<long long>(s.batch));
     }
     const bpr::index_t image_size = input.size();
 
@@ -254,6 +266,7 @@ int run(const settings& s, Model model, const data_pair& data) {
     // Latency: one image per call, on an engine sized for one image.
     options.max_batch = 1;
     auto single = bpr::infer::compile(model, input, options);
+    if (!s.quiet) std::printf("paths %s (batch 1)\n", single.paths().c_str());
     const bpr::index_t timed = std::min(count, s.latency_images);
     double latency_ms = std::nan(""), latency_cpu_ms = std::nan("");
     if (timed > 0) {
@@ -293,6 +306,8 @@ int run(const settings& s, Model model, const data_pair& data) {
                 .set("nonzeros", l.nonzeros)
                 .set("weights", l.weights)
                 .set("crossover_density", l.crossover)
+                .set("dense_us", l.dense_us >= 0 ? l.dense_us : std::nan(""))
+                .set("sparse_us", l.sparse_us >= 0 ? l.sparse_us : std::nan(""))
                 .set("batchnorm_folded", l.folded_batchnorm)
                 .set("epilogue", l.fused);
             layers.push_back(j);
@@ -310,6 +325,9 @@ int run(const settings& s, Model model, const data_pair& data) {
             .set("cpu_ms_per_image", 1e3 * cpu / double(count))
             .set("batch", s.batch)
             .set("threads", s.threads)
+            .set("policy", s.paths.empty() ? s.policy_name : "paths")
+            .set("paths", engine.paths())
+            .set("paths_batch1", single.paths())
             .set("buffer_bytes", engine.buffer_bytes())
             .set("layers", layers);
         bpr::write_file_atomically(s.json, j.str() + "\n");

@@ -279,6 +279,67 @@ TEST_CASE("DenseNet concat keeps every branch's features in order", "[infer]") {
     }
 }
 
+TEST_CASE("measured policy times both kernels, and paths replays a choice", "[infer]") {
+    bpr::set_threads(1);
+    auto model = bpr::models::resnet20<float>(3, 10);
+    bpr::rng r(31);
+    bpr::initialize(model, r);
+    randomize_norms(model, 32);
+    random_mask(model, 0.1, 33);
+    const auto images = random_images(3, 3, 16, 16, 34);
+    bpr::tensor<float> reference, measured_out, replayed_out, forced_out;
+    model.forward(images, reference, bpr::mode::eval);
+
+    inf::compile_options measured;
+    measured.max_batch = 2, measured.policy = inf::path_policy::measured;
+    auto engine = inf::compile(model, {3, 16, 16}, measured);
+    for (const auto& layer : engine.layers()) {
+        INFO(layer.name);
+        REQUIRE(layer.dense_us > 0);
+        REQUIRE(layer.sparse_us > 0);
+        CHECK(layer.chosen ==
+              (layer.sparse_us < layer.dense_us ? inf::path::sparse : inf::path::dense));
+    }
+    engine.forward(images, measured_out);
+    CHECK(relative_error(measured_out, reference) <= 1e-4);
+
+    // The recorded choice compiles to the same kernels and the same bits.
+    const std::string recorded = engine.paths();
+    REQUIRE(recorded.size() == engine.layers().size());
+    inf::compile_options replay;
+    replay.max_batch = 2, replay.paths = recorded;
+    auto replayed = inf::compile(model, {3, 16, 16}, replay);
+    CHECK(replayed.paths() == recorded);
+    replayed.forward(images, replayed_out);
+    CHECK(std::equal(replayed_out.begin(), replayed_out.end(), measured_out.begin()));
+    for (const auto& layer : replayed.layers())
+        CHECK(layer.dense_us == -1.0);  // nothing timed
+
+    // Any pattern is honoured, whatever the policy says.
+    std::string pattern;
+    for (std::size_t i = 0; i < recorded.size(); ++i)
+        pattern += i % 3 == 0 ? 'D' : 'S';
+    inf::compile_options forced;
+    forced.paths = pattern, forced.policy = inf::path_policy::always_dense;
+    auto forced_engine = inf::compile(model, {3, 16, 16}, forced);
+    CHECK(forced_engine.paths() == pattern);
+    forced_engine.forward(images, forced_out);
+    CHECK(relative_error(forced_out, reference) <= 1e-4);
+
+    // A pattern for another model, or with another letter, names what is wrong.
+    inf::compile_options short_paths;
+    short_paths.paths = "SD";
+    CHECK_THROWS_WITH(inf::compile(model, {3, 16, 16}, short_paths),
+                      Catch::Contains("'SD' has 2 letters") &&
+                          Catch::Contains(std::to_string(recorded.size()) + " convolution"));
+    inf::compile_options bad_letter;
+    bad_letter.paths = recorded;
+    bad_letter.paths[5] = 's';
+    CHECK_THROWS_WITH(inf::compile(model, {3, 16, 16}, bad_letter),
+                      Catch::Contains("letter 5") && Catch::Contains(engine.layers()[5].name) &&
+                          Catch::Contains("'s'"));
+}
+
 TEST_CASE("engine reports and errors", "[infer]") {
     auto model = bpr::models::lenet5<float>(1, 28, 10);
     bpr::rng r(19);

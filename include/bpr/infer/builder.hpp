@@ -4,6 +4,8 @@
 // finish() chooses the kernels, packs sparse weights and plans the buffers of an engine.
 
 #include <algorithm>
+#include <chrono>
+#include <limits>
 #include <string>
 #include <utility>
 #include <variant>
@@ -21,6 +23,10 @@ struct compile_options {
     path_policy policy = path_policy::automatic;
     // Multiplies every measured crossover density (1 = as measured); for experiments.
     double crossover_scale = 1.0;
+    // One 'S' (sparse) or 'D' (dense) per convolution and linear layer, in the order of
+    // engine::layers(): an earlier engine's paths() replayed (e.g. a path_policy::measured
+    // choice, so that a deployment runs the same kernels every time). Overrides `policy`.
+    std::string paths;
 };
 
 // What it represents: the model-independent half of compile(): layers are appended in
@@ -221,6 +227,15 @@ class builder {
     engine finish(const compile_options& options) {
         BPR_REQUIRE(options.max_batch >= 1, "infer::compile: max_batch must be >= 1, got ",
                     options.max_batch);
+        if (!options.paths.empty()) {
+            BPR_REQUIRE(options.paths.size() == reports_.size(), "infer::compile: paths '",
+                        options.paths, "' has ", options.paths.size(), " letters, the model has ",
+                        reports_.size(), " convolution and linear layers");
+            for (std::size_t i = 0; i < options.paths.size(); ++i)
+                BPR_REQUIRE(options.paths[i] == 'S' || options.paths[i] == 'D',
+                            "infer::compile: paths letter ", i, " (", reports_[i].name, ") is '",
+                            options.paths[i], "', expected S or D");
+        }
         engine e;
         e.max_batch_ = options.max_batch;
         for (auto& s : steps_) {
@@ -294,12 +309,15 @@ class builder {
         const kernels::conv2d_geometry& g = op.geometry;
         op.depthwise = g.groups > 1 && g.groups == g.in_channels &&
                        g.out_channels == g.in_channels && g.stride_h == g.stride_w;
+        const char* replay =
+            options.paths.empty() ? nullptr : &options.paths[static_cast<std::size_t>(report)];
         if (op.depthwise) {
             // The same kernel either way, minus the zero taps: dropping them never costs
-            // more, so the crossover is density 1.
+            // more, so the crossover is density 1 (and there is nothing to measure).
             r.kind = "depthwise";
             r.crossover = 1.0;
-            const bool drop_zeros = options.policy != path_policy::always_dense;
+            const bool drop_zeros =
+                replay ? *replay == 'S' : options.policy != path_policy::always_dense;
             op.depthwise_taps =
                 kernels::depthwise_conv2d_weights::pack(g, op.weight.data(), drop_zeros);
             op.chosen = drop_zeros && r.nonzeros < r.weights ? path::sparse : path::dense;
@@ -311,13 +329,37 @@ class builder {
             sparse_crossover_density(op.geometry, options.max_batch) * options.crossover_scale;
         const bool supported =
             op.geometry.groups == 1 && op.geometry.stride_h == op.geometry.stride_w;
-        op.chosen = !supported                                     ? path::dense
-                    : options.policy == path_policy::always_sparse ? path::sparse
-                    : options.policy == path_policy::always_dense  ? path::dense
-                    : r.density() <= r.crossover                   ? path::sparse
-                                                                   : path::dense;
-        if (op.chosen == path::sparse)
+        BPR_REQUIRE(!replay || *replay == 'D' || supported, "infer::compile: ", r.name,
+                    ": paths asks for the sparse kernel, which runs only ungrouped convolutions "
+                    "with a square stride (groups ",
+                    op.geometry.groups, ", stride ", op.geometry.stride_h, "x",
+                    op.geometry.stride_w, ")");
+        const index_t in_size = g.in_channels * g.in_h * g.in_w;
+        const index_t out_size = g.out_channels * g.out_h() * g.out_w();
+        bool packed = false;
+        if (replay) {
+            op.chosen = *replay == 'S' ? path::sparse : path::dense;
+        } else if (!supported || options.policy == path_policy::always_dense) {
+            op.chosen = path::dense;
+        } else if (options.policy == path_policy::always_sparse) {
+            op.chosen = path::sparse;
+        } else if (options.policy == path_policy::measured) {
             op.sparse = kernels::sparse_conv2d_weights::pack(op.geometry, op.weight.data());
+            packed = true;
+            const auto time = [&](path p) {
+                return time_layer(in_size, out_size, options.max_batch,
+                                  [&](const float* in, float* out, index_t batch) {
+                                      detail::conv_forward(op, p, in, out, batch, op.act, out_size);
+                                  });
+            };
+            r.dense_us = time(path::dense), r.sparse_us = time(path::sparse);
+            op.chosen = r.sparse_us < r.dense_us ? path::sparse : path::dense;
+        } else {
+            op.chosen = r.density() <= r.crossover ? path::sparse : path::dense;
+        }
+        if (op.chosen == path::sparse && !packed)
+            op.sparse = kernels::sparse_conv2d_weights::pack(op.geometry, op.weight.data());
+        if (op.chosen == path::dense) op.sparse = {};
         r.chosen = op.chosen;
         r.fused = epilogue_text(op.act, op.residual >= 0);
     }
@@ -330,15 +372,56 @@ class builder {
         r.crossover =
             sparse_linear_crossover_density(op.in_features, op.out_features, options.max_batch) *
             options.crossover_scale;
-        op.chosen = options.policy == path_policy::always_sparse  ? path::sparse
-                    : options.policy == path_policy::always_dense ? path::dense
-                    : r.density() <= r.crossover                  ? path::sparse
-                                                                  : path::dense;
-        if (op.chosen == path::sparse)
-            op.sparse = kernels::sparse_linear_weights::pack(op.out_features, op.in_features,
-                                                             op.weight.data());
+        const char* replay =
+            options.paths.empty() ? nullptr : &options.paths[static_cast<std::size_t>(report)];
+        bool packed = false;
+        const auto pack = [&] {
+            if (!packed)
+                op.sparse = kernels::sparse_linear_weights::pack(op.out_features, op.in_features,
+                                                                 op.weight.data());
+            packed = true;
+        };
+        if (replay) {
+            op.chosen = *replay == 'S' ? path::sparse : path::dense;
+        } else if (options.policy == path_policy::measured) {
+            pack();
+            const auto time = [&](path p) {
+                return time_layer(op.in_features, op.out_features, options.max_batch,
+                                  [&](const float* in, float* out, index_t batch) {
+                                      detail::linear_forward(op, p, in, out, batch);
+                                  });
+            };
+            r.dense_us = time(path::dense), r.sparse_us = time(path::sparse);
+            op.chosen = r.sparse_us < r.dense_us ? path::sparse : path::dense;
+        } else {
+            op.chosen = options.policy == path_policy::always_sparse  ? path::sparse
+                        : options.policy == path_policy::always_dense ? path::dense
+                        : r.density() <= r.crossover                  ? path::sparse
+                                                                      : path::dense;
+        }
+        if (op.chosen == path::sparse) pack();
+        if (op.chosen == path::dense) op.sparse = {};
         r.chosen = op.chosen;
         r.fused = epilogue_text(op.act, false);
+    }
+
+    // Microseconds per call of run(in, out, batch) on `batch` images of in_size floats
+    // (a constant input: the kernels' time does not depend on the values): the fastest of
+    // at least 3 calls and 2 ms after a warm-up call, i.e. the least disturbed one.
+    template <typename Run>
+    static double time_layer(index_t in_size, index_t out_size, index_t batch, Run&& run) {
+        using clock = std::chrono::steady_clock;
+        std::vector<float> in(static_cast<std::size_t>(batch * in_size), 1.0f);
+        std::vector<float> out(static_cast<std::size_t>(batch * out_size));
+        run(in.data(), out.data(), batch);
+        double best = std::numeric_limits<double>::infinity(), total = 0.0;
+        for (int calls = 0; calls < 3 || (total < 2e-3 && calls < 1000); ++calls) {
+            const auto start = clock::now();
+            run(in.data(), out.data(), batch);
+            const double seconds = std::chrono::duration<double>(clock::now() - start).count();
+            best = std::min(best, seconds), total += seconds;
+        }
+        return best * 1e6;
     }
 
     static std::string epilogue_text(kernels::activation act, bool add) {

@@ -39,6 +39,11 @@ enum class path_policy {
     automatic,     // sparse when the layer's density is below its measured crossover
     always_dense,  // for measurements and tests
     always_sparse,
+    // Times both kernels of every layer on this machine at compile time (random input,
+    // max_batch images, the current thread count) and keeps the faster: the crossover of
+    // the device the engine runs on. Timings vary from run to run, so the choice may too:
+    // record engine::paths() and pass it as compile_options::paths to replay it.
+    measured,
 };
 
 // The per-image extents of an activation: [channels, height, width]; features of a
@@ -59,6 +64,9 @@ struct layer_report {
     path chosen = path::dense;
     bool folded_batchnorm = false;
     std::string fused;  // what runs with it: "bias+relu" (epilogue), "bias+add+relu" (+ a pass)
+    // Microseconds per call of each kernel at max_batch images, when path_policy::measured
+    // timed them; -1 otherwise.
+    double dense_us = -1.0, sparse_us = -1.0;
 
     double density() const {
         return weights > 0 ? static_cast<double>(nonzeros) / static_cast<double>(weights) : 0.0;
@@ -106,6 +114,43 @@ struct linear_op {
     kernels::sparse_linear_weights sparse;
     kernels::sparse_linear_workspace sparse_workspace;
 };
+
+// out = act(conv(in) + bias) for `batch` images with the kernel of path `p` (the residual
+// add, if any, is the caller's); `out_size` floats per output image.
+inline void conv_forward(conv_op& op, path p, const float* in, float* out, index_t batch,
+                         kernels::activation act, index_t out_size) {
+    if (op.depthwise) {
+        const kernels::epilogue e{nullptr, op.bias.data(), act};
+        kernels::depthwise_conv2d_forward(op.depthwise_taps, batch, in, out, e,
+                                          op.sparse_workspace);
+    } else if (p == path::sparse) {
+        const kernels::epilogue e{nullptr, op.bias.data(), act};
+        kernels::sparse_conv2d_forward(op.sparse, batch, in, out, e, op.sparse_workspace);
+    } else {
+        kernels::conv2d_geometry g = op.geometry;
+        g.batch = batch;
+        kernels::conv2d_forward<float>(g, in, op.weight.data(), op.bias.data(), out,
+                                       op.dense_workspace);
+        kernels::apply_epilogue(kernels::epilogue{nullptr, nullptr, act}, 0, out, batch * out_size);
+    }
+}
+
+// out = act(in * weight^T + bias) for `batch` rows with the kernel of path `p`.
+inline void linear_forward(linear_op& op, path p, const float* in, float* out, index_t batch) {
+    const kernels::epilogue e{nullptr, op.bias.data(), op.act};
+    if (p == path::sparse) {
+        kernels::sparse_linear_forward(op.sparse, batch, in, out, e, op.sparse_workspace);
+        return;
+    }
+    using matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+    Eigen::Map<const matrix> x(in, batch, op.in_features);
+    Eigen::Map<const matrix> w(op.weight.data(), op.out_features, op.in_features);
+    Eigen::Map<matrix> y(out, batch, op.out_features);
+    y.noalias() = x * w.transpose();
+    for (index_t n = 0; n < batch; ++n)
+        for (index_t o = 0; o < op.out_features; ++o)
+            y(n, o) = kernels::epilogue_scalar(e, o, y(n, o));
+}
 
 // Max or average (count_include_pad) pooling, as bpr::max_pool2d / avg_pool2d.
 struct pool_op {
@@ -182,6 +227,14 @@ class engine {
     value_shape output_shape() const { return values_[static_cast<std::size_t>(output_)]; }
     index_t max_batch() const { return max_batch_; }
     const std::vector<layer_report>& layers() const { return reports_; }
+    // The kernel of each convolution and linear layer, in layers() order: 'S' sparse (for
+    // depthwise layers: zero taps dropped), 'D' dense. compile_options::paths replays it.
+    std::string paths() const {
+        std::string text;
+        for (const auto& r : reports_)
+            text += r.chosen == path::sparse ? 'S' : 'D';
+        return text;
+    }
     // Bytes of all preallocated activation buffers.
     index_t buffer_bytes() const {
         index_t total = 0;
@@ -240,41 +293,15 @@ class engine {
     void run(detail::conv_op& op, const float* in, float* out, const value_shape&,
              const value_shape& os, index_t batch, const float* input) {
         const bool add = op.residual >= 0;
-        const kernels::activation act = add ? kernels::activation::none : op.act;
-        if (op.depthwise) {
-            const kernels::epilogue e{nullptr, op.bias.data(), act};
-            kernels::depthwise_conv2d_forward(op.depthwise_taps, batch, in, out, e,
-                                              op.sparse_workspace);
-        } else if (op.chosen == path::sparse) {
-            const kernels::epilogue e{nullptr, op.bias.data(), act};
-            kernels::sparse_conv2d_forward(op.sparse, batch, in, out, e, op.sparse_workspace);
-        } else {
-            kernels::conv2d_geometry g = op.geometry;
-            g.batch = batch;
-            kernels::conv2d_forward<float>(g, in, op.weight.data(), op.bias.data(), out,
-                                           op.dense_workspace);
-            kernels::apply_epilogue(kernels::epilogue{nullptr, nullptr, act}, 0, out,
-                                    batch * os.size());
-        }
+        detail::conv_forward(op, op.chosen, in, out, batch,
+                             add ? kernels::activation::none : op.act, os.size());
         if (add)
             detail::add_activate(out, value_data(op.residual, input), batch * os.size(), op.act);
     }
 
     void run(detail::linear_op& op, const float* in, float* out, const value_shape&,
              const value_shape&, index_t batch, const float*) {
-        const kernels::epilogue e{nullptr, op.bias.data(), op.act};
-        if (op.chosen == path::sparse) {
-            kernels::sparse_linear_forward(op.sparse, batch, in, out, e, op.sparse_workspace);
-            return;
-        }
-        using matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-        Eigen::Map<const matrix> x(in, batch, op.in_features);
-        Eigen::Map<const matrix> w(op.weight.data(), op.out_features, op.in_features);
-        Eigen::Map<matrix> y(out, batch, op.out_features);
-        y.noalias() = x * w.transpose();
-        for (index_t n = 0; n < batch; ++n)
-            for (index_t o = 0; o < op.out_features; ++o)
-                y(n, o) = kernels::epilogue_scalar(e, o, y(n, o));
+        detail::linear_forward(op, op.chosen, in, out, batch);
     }
 
     void run(detail::pool_op& op, const float* in, float* out, const value_shape& is,
