@@ -1,6 +1,7 @@
 # cmake -P run_infer.cmake: bpr-prune writes a 90% LeNet-5 sparse file, bpr-infer runs
 # it on 2000 Fashion-MNIST test images; the JSON must hold the documented fields and the
 # engine's accuracy must equal the masked model's own eval forward on the same images.
+# Then --policy measured, and its recorded paths replayed with --paths.
 file(REMOVE_RECURSE "${OUT_DIR}")
 file(MAKE_DIRECTORY "${OUT_DIR}")
 execute_process(COMMAND "${PRUNE}" --checkpoint "${CHECKPOINT}" --budget 90% --finetune-epochs 0
@@ -40,6 +41,39 @@ string(JSON kernel GET "${summary}" layers 0 kernel)
 string(JSON density GET "${summary}" layers 0 density)
 if(NOT (kernel STREQUAL "sparse" OR kernel STREQUAL "dense") OR density GREATER 1)
   message(FATAL_ERROR "infer.json: layer 0 has kernel '${kernel}', density ${density}")
+endif()
+# A timed kernel choice, then that choice replayed: the same kernels, the same accuracy.
+execute_process(COMMAND "${INFER}" --sparse "${OUT_DIR}/lenet.bprs" --limit 500 --policy measured
+                        --latency-images 5 --batch 16 --threads 1 --no-compare --quiet
+                        --json "${OUT_DIR}/measured.json"
+                RESULT_VARIABLE code OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT code EQUAL 0)
+  message(FATAL_ERROR "bpr-infer --policy measured failed (${code}):\n${err}")
+endif()
+file(READ "${OUT_DIR}/measured.json" measured)
+string(JSON measured_paths GET "${measured}" paths)
+string(JSON measured_accuracy GET "${measured}" test_accuracy)
+string(JSON dense_us GET "${measured}" layers 0 dense_us)
+string(JSON sparse_us GET "${measured}" layers 0 sparse_us)
+if(NOT measured_paths MATCHES "^[SD][SD][SD][SD][SD]$" OR dense_us STREQUAL "null"
+   OR sparse_us STREQUAL "null")
+  message(FATAL_ERROR "measured.json: paths '${measured_paths}', layer 0 dense_us ${dense_us} "
+                      "sparse_us ${sparse_us}")
+endif()
+execute_process(COMMAND "${INFER}" --sparse "${OUT_DIR}/lenet.bprs" --limit 500
+                        --paths ${measured_paths} --latency-images 5 --batch 16 --threads 1
+                        --no-compare --quiet --json "${OUT_DIR}/replayed.json"
+                RESULT_VARIABLE code OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT code EQUAL 0)
+  message(FATAL_ERROR "bpr-infer --paths ${measured_paths} failed (${code}):\n${err}")
+endif()
+file(READ "${OUT_DIR}/replayed.json" replayed)
+string(JSON replayed_paths GET "${replayed}" paths)
+string(JSON replayed_accuracy GET "${replayed}" test_accuracy)
+if(NOT replayed_paths STREQUAL measured_paths OR
+   NOT replayed_accuracy STREQUAL measured_accuracy)
+  message(FATAL_ERROR "--paths ${measured_paths} gave paths ${replayed_paths}, accuracy "
+                      "${replayed_accuracy} (measured: ${measured_accuracy})")
 endif()
 # A file of another architecture must fail with a clear error, not a crash.
 execute_process(COMMAND "${INFER}" --model resnet20 --sparse "${OUT_DIR}/lenet.bprs"
