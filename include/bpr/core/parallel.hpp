@@ -3,6 +3,8 @@
 
 #include <Eigen/Core>
 
+#include "bpr/core/shape.hpp"
+
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -34,6 +36,28 @@ inline void set_threads(int count) {
     omp_set_num_threads(count);
 #endif
     Eigen::setNbThreads(count);
+}
+
+// Calls body(i, worker) for every i in [0, count), split statically over the threads
+// (worker: the calling thread's index, to pick per-thread scratch; it never changes
+// what an iteration computes). On one thread, or for a single iteration, a plain loop:
+// libgomp allocates a team and makes a system call for every parallel region, even a
+// one-thread one, which cost ResNet-20 at 99% sparsity ~15% of its batch-1 time.
+template <typename Body>
+void parallel_for(index_t count, Body&& body) {
+    if (threads() == 1 || count <= 1) {
+        for (index_t i = 0; i < count; ++i)
+            body(i, 0);
+        return;
+    }
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)
+    for (index_t i = 0; i < count; ++i)
+        body(i, omp_get_thread_num());
+#else
+    for (index_t i = 0; i < count; ++i)
+        body(i, 0);
+#endif
 }
 
 }  // namespace bpr

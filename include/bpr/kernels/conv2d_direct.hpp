@@ -276,12 +276,11 @@ void direct_forward_batch(const conv2d_geometry& g, const direct_plan<T>& plan, 
     }
     const index_t in_image = g.in_channels * g.in_h * g.in_w;
     const index_t out_image = g.out_channels * g.out_h() * g.out_w();
-#pragma omp parallel for schedule(static)
-    for (index_t n = 0; n < g.batch; ++n) {
-        T* x = buffers[direct_worker_index()].data();
+    parallel_for(g.batch, [&](index_t n, int worker) {
+        T* x = buffers[worker].data();
         to_phase_planes(g, plan, input + n * in_image, x, true);
         direct_forward_image(g, plan, x, packed, transform, output + n * out_image, x + x_elements);
-    }
+    });
 }
 
 // Backward-weight: grad_out is transposed to [grid position][output channel] so that a

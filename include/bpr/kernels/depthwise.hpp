@@ -94,13 +94,8 @@ void depthwise_conv2d_forward(const depthwise_conv2d_weights& w, index_t batch, 
     const index_t channels = g.in_channels, oh = g.out_h(), ow = g.out_w();
     const int thread_count = threads();
     workspace.prepare(w, static_cast<std::size_t>(thread_count), w.grid_stride);
-#pragma omp parallel for schedule(static)
-    for (index_t job = 0; job < batch * channels; ++job) {
+    parallel_for(batch * channels, [&](index_t job, int worker) {
         const index_t n = job / channels, c = job % channels;
-        int worker = 0;
-#ifdef _OPENMP
-        worker = omp_get_thread_num();
-#endif
         float* packed = workspace.inputs[worker].data();
         float* grid = workspace.grids[worker].data();
         detail::sparse_pack_channels<Arch>(w, input + n * channels * g.in_h * g.in_w, packed, c,
@@ -132,7 +127,7 @@ void depthwise_conv2d_forward(const depthwise_conv2d_weights& w, index_t batch, 
                 detail::depthwise_channel<Arch, 8>(w, c, packed, grid, out, e);
                 break;
         }
-    }
+    });
 }
 
 // The scalar twin: the same taps, plain loops over valid positions only.

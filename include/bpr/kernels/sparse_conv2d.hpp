@@ -87,6 +87,48 @@ inline void copy_floats(float* dst, const float* src, index_t n) {
         dst[i] = src[i];
 }
 
+#if defined(__AVX512F__)
+// Stride 2 on AVX-512: phase (py, px) of input row iy holds its columns ix0, ix0 + 2, ...
+// (ix0 = the phase's parity), one permute per 16 of them. The scalar strided copy cost
+// ResNet-20's two stride-2 layers about 6% of the batch-1 time at 99% sparsity.
+inline void sparse_pack_stride2_avx512(const sparse_input_layout& w, const float* image,
+                                       float* packed, index_t c0, index_t c1) {
+    const conv2d_geometry& g = w.geometry;
+    const index_t h = g.in_h, wd = g.in_w;
+    const __m512i every_other =
+        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const auto first_bits = [](index_t n) {
+        return static_cast<__mmask16>(n >= 16 ? 0xffffu : (1u << n) - 1u);
+    };
+    for (index_t c = c0; c < c1; ++c) {
+        const float* src = image + c * h * wd;
+        for (index_t py = 0; py < 2; ++py)
+            for (index_t qy = 0; qy < w.hq; ++qy) {
+                const index_t iy = qy * 2 + py - g.pad_h;
+                if (iy < 0 || iy >= h) continue;
+                const float* in = src + iy * wd;
+                for (index_t px = 0; px < 2; ++px) {
+                    float* row =
+                        packed + c * w.channel_stride + (py * 2 + px) * w.plane + qy * w.wq;
+                    const index_t qx0 = (g.pad_w - px + 1) / 2;  // first qx with ix >= 0
+                    const index_t ix0 = qx0 * 2 + px - g.pad_w;
+                    const index_t count = std::min(w.wq - qx0, (wd - ix0 + 1) / 2);
+                    for (index_t k = 0; k < count; k += 16) {
+                        const index_t n = std::min<index_t>(16, count - k);
+                        const index_t span = 2 * n - 1;  // input floats the n outputs read
+                        const float* from = in + ix0 + 2 * k;
+                        const __m512 low = _mm512_maskz_loadu_ps(first_bits(span), from);
+                        const __m512 high = _mm512_maskz_loadu_ps(
+                            first_bits(std::max<index_t>(span - 16, 0)), from + 16);
+                        _mm512_mask_storeu_ps(row + qx0 + k, first_bits(n),
+                                              _mm512_permutex2var_ps(low, every_other, high));
+                    }
+                }
+            }
+    }
+}
+#endif
+
 // The interior of input channels [c0, c1) of the packed layout (its border is zero
 // already, see sparse_conv2d_workspace::prepare).
 template <class Arch>
@@ -95,6 +137,14 @@ void sparse_pack_channels(const sparse_input_layout& w, const float* image, floa
     const conv2d_geometry& g = w.geometry;
     const index_t h = g.in_h, wd = g.in_w;
     if (g.stride_h != 1) {
+#if defined(__AVX512F__)
+        if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>) {
+            if (g.stride_h == 2) {
+                sparse_pack_stride2_avx512(w, image, packed, c0, c1);
+                return;
+            }
+        }
+#endif
         sparse_pack_input_channels(w, image, packed, c0, c1);
         return;
     }
@@ -292,17 +342,12 @@ void sparse_conv2d_forward(const sparse_conv2d_weights& w, index_t batch, const 
     const int thread_count = threads();
     if (batch >= thread_count || thread_count == 1) {
         workspace.prepare(w, static_cast<std::size_t>(thread_count), grid_size);
-#pragma omp parallel for schedule(static)
-        for (index_t n = 0; n < batch; ++n) {
-            int worker = 0;
-#ifdef _OPENMP
-            worker = omp_get_thread_num();
-#endif
+        parallel_for(batch, [&](index_t n, int worker) {
             float* packed = workspace.inputs[worker].data();
             detail::sparse_pack_channels<Arch>(w, input + n * in_image, packed, 0, g.in_channels);
             detail::sparse_conv2d_image<Arch>(w, packed, workspace.grids[worker].data(),
                                               output + n * out_image, e, 0, 1);
-        }
+        });
         return;
     }
     // Fewer images than threads: share one packed input, split the blocks cyclically
