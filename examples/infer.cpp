@@ -13,6 +13,7 @@
 // classify the files, or run the test set twice (the engine, and the masked model's own
 // eval forward for comparison) and time batch-1 latency and batched throughput.
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -31,10 +32,6 @@
 #include "bpr/io/checkpoint.hpp"
 #include "bpr/io/json.hpp"
 #include "bpr/io/sparse_model.hpp"
-#include "bpr/nn/models/lenet.hpp"
-#include "bpr/nn/models/resnet.hpp"
-#include "bpr/nn/models/vgg.hpp"
-#include "bpr/train/evaluate.hpp"
 #include "common.hpp"
 
 const char* const bpr_examples::program_name = "bpr-infer";
@@ -67,7 +64,9 @@ classifies them; otherwise evaluates the whole test set.
                        choice is printed and written to the JSON as "paths")
   --paths TEXT         replay a choice: one S (sparse) or D (dense) per convolution and
                        linear layer, e.g. the "paths" of an earlier --policy measured
-                       run (overrides --policy; applies to the batch-1 engine too)
+                       run (overrides --policy) for the --batch engine
+  --paths-batch1 TEXT  the same for the batch-1 latency engine ("paths_batch1" of that
+                       run; default: --paths)
   --no-compare         skip the masked model's own eval forward
   --json FILE          summary: test_accuracy, latency_ms_batch1, images_per_second,
                        per-layer choice (sparse/dense, density) and more
@@ -75,7 +74,8 @@ classifies them; otherwise evaluates the whole test set.
 )";
 
 struct settings {
-    std::string model = "lenet5", sparse, checkpoint, data = "fashion-mnist", json, paths;
+    std::string model = "lenet5", sparse, checkpoint, data = "fashion-mnist", json, paths,
+                paths_batch1;
     std::string policy_name = "auto";
     bpr::index_t batch = 32, latency_images = 200, limit = -1;
     std::optional<bpr::index_t> validation;  // unset: choose_split decides
@@ -110,6 +110,7 @@ settings parse(int argc, char** argv) {
                                                      : bpr::infer::path_policy::automatic;
                 })
         .text("--paths", s.paths)
+        .text("--paths-batch1", s.paths_batch1)
         .toggle("--no-compare", s.compare, false)
         .text("--json", s.json)
         .toggle("--quiet", s.quiet)
@@ -265,6 +266,7 @@ int run(const settings& s, Model model, const data_pair& data) {
 
     // Latency: one image per call, on an engine sized for one image.
     options.max_batch = 1;
+    if (!s.paths_batch1.empty()) options.paths = s.paths_batch1;
     auto single = bpr::infer::compile(model, input, options);
     if (!s.quiet) std::printf("paths %s (batch 1)\n", single.paths().c_str());
     const bpr::index_t timed = std::min(count, s.latency_images);
@@ -280,14 +282,45 @@ int run(const settings& s, Model model, const data_pair& data) {
         latency_cpu_ms = 1e3 * (cpu_seconds() - c0) / double(timed);
     }
 
-    double masked_accuracy = std::nan("");
+    // The masked model's own eval forward on the same floats: its accuracy, on how many
+    // images it predicts what the engine predicts, and the largest logit difference
+    // relative to the largest logit (the engine's 1e-4 contract).
+    double masked_accuracy = std::nan(""), agreement = std::nan(""), logit_error = std::nan(""),
+           largest_logit = std::nan("");
     if (s.compare) {
-        masked_accuracy = bpr::evaluate(model, data.test, 256, norm).accuracy;
+        bpr::index_t model_correct = 0, same = 0;
+        double difference = 0, largest = 0;
+        bpr::tensor<float> x, y;
+        for (bpr::index_t first = 0; first < count; first += 256) {
+            const bpr::index_t n = std::min<bpr::index_t>(256, count - first);
+            x.resize({n, input.channels, input.height, input.width});
+            std::copy_n(images.data() + first * image_size, n * image_size, x.data());
+            model.forward(x, y, bpr::mode::eval);
+            for (bpr::index_t i = 0; i < n; ++i) {
+                const float* reference = y.data() + i * classes;
+                const float* got = logits.data() + (first + i) * classes;
+                const bpr::index_t predicted = argmax(reference, classes);
+                model_correct += predicted == data.test.labels[static_cast<std::size_t>(first + i)];
+                same += predicted == argmax(got, classes);
+                for (bpr::index_t k = 0; k < classes; ++k) {
+                    difference = std::max(difference, std::abs(double(got[k]) - reference[k]));
+                    largest = std::max(largest, std::abs(double(reference[k])));
+                }
+            }
+        }
+        masked_accuracy = static_cast<double>(model_correct) / static_cast<double>(count);
+        agreement = static_cast<double>(same) / static_cast<double>(count);
+        logit_error = largest > 0 ? difference / largest : difference;
+        largest_logit = largest;
     }
 
     std::printf("test accuracy %.2f%% on %lld images", 100 * accuracy,
                 static_cast<long long>(count));
-    if (s.compare) std::printf(" (masked model's own eval: %.2f%%)", 100 * masked_accuracy);
+    if (s.compare)
+        std::printf(
+            " (masked model's own eval: %.2f%%; same prediction on %.2f%% of the images, "
+            "largest logit difference %.1e of the largest logit)",
+            100 * masked_accuracy, 100 * agreement, logit_error);
     std::printf(
         "\nbatch-1 latency %.3f ms (CPU %.3f ms) over %lld images; batch %lld: %.1f "
         "images/s (CPU %.3f ms per image); %d thread(s)\n",
@@ -319,13 +352,16 @@ int run(const settings& s, Model model, const data_pair& data) {
             .set("test_images", count)
             .set("test_accuracy", accuracy)
             .set("masked_model_accuracy", masked_accuracy)
+            .set("prediction_agreement", agreement)
+            .set("max_logit_relative_error", logit_error)
+            .set("max_abs_logit", largest_logit)
             .set("latency_ms_batch1", latency_ms)
             .set("latency_cpu_ms_batch1", latency_cpu_ms)
             .set("images_per_second", double(count) / seconds)
             .set("cpu_ms_per_image", 1e3 * cpu / double(count))
             .set("batch", s.batch)
             .set("threads", s.threads)
-            .set("policy", s.paths.empty() ? s.policy_name : "paths")
+            .set("policy", s.paths.empty() && s.paths_batch1.empty() ? s.policy_name : "paths")
             .set("paths", engine.paths())
             .set("paths_batch1", single.paths())
             .set("buffer_bytes", engine.buffer_bytes())

@@ -15,18 +15,22 @@ endif()
 
 # The paper's two other models through both programs (the engine lowers concat, MBConv,
 # squeeze-excitation and depthwise layers): layer counts as infer.json lists them.
-if(TARGET bpr_example_infer AND TARGET bpr_example_prune
+if(TARGET bpr_example_infer AND TARGET bpr_example_prune AND TARGET bpr_example_train
    AND EXISTS /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz)
-  function(bpr_zoo_infer_test model layers limit)
-    set(name "integration: bpr-prune and bpr-infer on an untrained 95% ${model}")
+  function(bpr_zoo_infer_test model budget layers limit)
+    set(name "integration: bpr-train, bpr-prune and bpr-infer on a ${budget} ${model}")
     add_test(NAME "${name}"
-             COMMAND ${CMAKE_COMMAND} -DPRUNE=$<TARGET_FILE:bpr_example_prune>
+             COMMAND ${CMAKE_COMMAND} -DTRAIN=$<TARGET_FILE:bpr_example_train>
+                     -DPRUNE=$<TARGET_FILE:bpr_example_prune>
                      -DINFER=$<TARGET_FILE:bpr_example_infer> -DMODEL=${model}
-                     -DLAYERS=${layers} -DLIMIT=${limit}
+                     -DBUDGET=${budget} -DLAYERS=${layers} -DLIMIT=${limit}
                      -DOUT_DIR=${CMAKE_CURRENT_BINARY_DIR}/integration_infer_${model}
                      -P ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/run_infer_zoo.cmake)
     set_tests_properties("${name}" PROPERTIES LABELS "integration" TIMEOUT 600)
   endfunction()
-  bpr_zoo_infer_test(efficientnet_b0 49 200)
-  bpr_zoo_infer_test(densenet121 121 64)
+  # At 95% without fine-tuning, EfficientNet-B0 (1 epoch on 128 images) gave the same
+  # logits on every image, matched exactly (difference 0): nothing was being compared,
+  # so it is pruned to 50%.
+  bpr_zoo_infer_test(efficientnet_b0 50% 49 200)
+  bpr_zoo_infer_test(densenet121 95% 121 32)
 endif()

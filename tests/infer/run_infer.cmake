@@ -18,14 +18,20 @@ if(NOT code EQUAL 0)
   message(FATAL_ERROR "bpr-infer failed (${code}):\n${err}")
 endif()
 file(READ "${OUT_DIR}/infer.json" summary)
+# string(JSON GET) reads a JSON null as "": the type says whether a number is there.
 foreach(field test_accuracy masked_model_accuracy latency_ms_batch1 images_per_second
-              buffer_bytes)
+              buffer_bytes prediction_agreement)
+  string(JSON type TYPE "${summary}" ${field})
   string(JSON value GET "${summary}" ${field})
-  if(value STREQUAL "null" OR value LESS_EQUAL 0)
-    message(FATAL_ERROR "infer.json: ${field} is ${value}")
+  if(NOT type STREQUAL "NUMBER" OR value LESS_EQUAL 0)
+    message(FATAL_ERROR "infer.json: ${field} is ${value} (${type})")
   endif()
   set(${field} ${value})
 endforeach()
+if(NOT prediction_agreement EQUAL 1)
+  message(FATAL_ERROR "the engine predicts as the masked model on a fraction "
+                      "${prediction_agreement} of the images, expected all")
+endif()
 if(NOT test_accuracy STREQUAL masked_model_accuracy)
   message(FATAL_ERROR "engine accuracy ${test_accuracy} differs from the masked model's "
                       "${masked_model_accuracy}")
@@ -52,16 +58,22 @@ if(NOT code EQUAL 0)
 endif()
 file(READ "${OUT_DIR}/measured.json" measured)
 string(JSON measured_paths GET "${measured}" paths)
+string(JSON measured_paths1 GET "${measured}" paths_batch1)
 string(JSON measured_accuracy GET "${measured}" test_accuracy)
-string(JSON dense_us GET "${measured}" layers 0 dense_us)
-string(JSON sparse_us GET "${measured}" layers 0 sparse_us)
-if(NOT measured_paths MATCHES "^[SD][SD][SD][SD][SD]$" OR dense_us STREQUAL "null"
-   OR sparse_us STREQUAL "null")
-  message(FATAL_ERROR "measured.json: paths '${measured_paths}', layer 0 dense_us ${dense_us} "
-                      "sparse_us ${sparse_us}")
+foreach(layer RANGE 4)
+  string(JSON dense_type TYPE "${measured}" layers ${layer} dense_us)
+  string(JSON sparse_type TYPE "${measured}" layers ${layer} sparse_us)
+  if(NOT dense_type STREQUAL "NUMBER" OR NOT sparse_type STREQUAL "NUMBER")
+    message(FATAL_ERROR "measured.json: layer ${layer} was not timed (dense_us ${dense_type}, "
+                        "sparse_us ${sparse_type})")
+  endif()
+endforeach()
+if(NOT measured_paths MATCHES "^[SD][SD][SD][SD][SD]$")
+  message(FATAL_ERROR "measured.json: paths '${measured_paths}'")
 endif()
 execute_process(COMMAND "${INFER}" --sparse "${OUT_DIR}/lenet.bprs" --limit 500
-                        --paths ${measured_paths} --latency-images 5 --batch 16 --threads 1
+                        --paths ${measured_paths} --paths-batch1 ${measured_paths1}
+                        --latency-images 5 --batch 16 --threads 1
                         --no-compare --quiet --json "${OUT_DIR}/replayed.json"
                 RESULT_VARIABLE code OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(NOT code EQUAL 0)
@@ -69,11 +81,13 @@ if(NOT code EQUAL 0)
 endif()
 file(READ "${OUT_DIR}/replayed.json" replayed)
 string(JSON replayed_paths GET "${replayed}" paths)
+string(JSON replayed_paths1 GET "${replayed}" paths_batch1)
 string(JSON replayed_accuracy GET "${replayed}" test_accuracy)
-if(NOT replayed_paths STREQUAL measured_paths OR
+if(NOT replayed_paths STREQUAL measured_paths OR NOT replayed_paths1 STREQUAL measured_paths1 OR
    NOT replayed_accuracy STREQUAL measured_accuracy)
-  message(FATAL_ERROR "--paths ${measured_paths} gave paths ${replayed_paths}, accuracy "
-                      "${replayed_accuracy} (measured: ${measured_accuracy})")
+  message(FATAL_ERROR "--paths ${measured_paths} --paths-batch1 ${measured_paths1} gave paths "
+                      "${replayed_paths} / ${replayed_paths1}, accuracy ${replayed_accuracy} "
+                      "(measured: ${measured_accuracy})")
 endif()
 # A file of another architecture must fail with a clear error, not a crash.
 execute_process(COMMAND "${INFER}" --model resnet20 --sparse "${OUT_DIR}/lenet.bprs"

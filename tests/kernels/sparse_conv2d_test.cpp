@@ -194,22 +194,47 @@ TEST_CASE("sparse conv2d splits chunks when offsets overflow 16 bits", "[kernels
 
 TEST_CASE("sparse conv2d is bitwise identical for 1 and 2 threads", "[kernels][sparse_conv2d]") {
     bpr::rng r(15);
-    for (index_t batch : {1, 3}) {
-        const auto g = sparse_geometry_of({batch, 12, 13, 9, 9, 3, 1, 1, 0.3, true});
-        const auto weight = sparse_weight(g, 0.3, true, r);
-        const auto input = bpr_test::uniform_tensor(g.input_shape(), r);
-        const auto packed = k::sparse_conv2d_weights::pack(g, weight.data());
-        bpr::tensor<float> one(g.output_shape()), two(g.output_shape());
-        k::sparse_conv2d_workspace workspace;
-        const int saved = bpr::threads();
-        bpr::set_threads(1);
-        k::sparse_conv2d_forward(packed, batch, input.data(), one.data(), {}, workspace);
-        bpr::set_threads(2);
-        k::sparse_conv2d_forward(packed, batch, input.data(), two.data(), {}, workspace);
-        bpr::set_threads(saved);
-        for (index_t i = 0; i < one.size(); ++i)
-            REQUIRE(one[i] == two[i]);
-    }
+    for (index_t batch : {1, 3})
+        for (index_t stride : {1, 2}) {
+            const auto g = sparse_geometry_of({batch, 12, 13, 9, 9, 3, stride, 1, 0.3, true});
+            const auto weight = sparse_weight(g, 0.3, true, r);
+            const auto input = bpr_test::uniform_tensor(g.input_shape(), r);
+            const auto packed = k::sparse_conv2d_weights::pack(g, weight.data());
+            bpr::tensor<float> one(g.output_shape()), two(g.output_shape());
+            k::sparse_conv2d_workspace workspace;
+            const int saved = bpr::threads();
+            bpr::set_threads(1);
+            k::sparse_conv2d_forward(packed, batch, input.data(), one.data(), {}, workspace);
+            bpr::set_threads(2);
+            k::sparse_conv2d_forward(packed, batch, input.data(), two.data(), {}, workspace);
+            bpr::set_threads(saved);
+            for (index_t i = 0; i < one.size(); ++i)
+                REQUIRE(one[i] == two[i]);
+        }
+}
+
+TEST_CASE("the vectorized stride-2 input copy equals the scalar one", "[kernels][sparse_conv2d]") {
+    // Widths 1-40 cover rows of fewer than one, exactly one and between one and two
+    // vectors of outputs per phase; pads 0-3 both parities of the first column.
+    bpr::rng r(17);
+    for (index_t pad = 0; pad <= 3; ++pad)
+        for (index_t width = 1; width <= 40; ++width)
+            for (index_t height : {1, 6}) {
+                k::conv2d_geometry g;
+                g.batch = 1, g.in_channels = 3, g.out_channels = 2, g.in_h = height, g.in_w = width;
+                g.kernel_h = g.kernel_w = 1, g.stride_h = g.stride_w = 2;
+                g.pad_h = g.pad_w = pad;
+                const auto layout = k::sparse_input_layout::make(
+                    g, static_cast<index_t>(xsimd::batch<float>::size), "stride-2 copy test");
+                const auto image = bpr_test::uniform_tensor(g.input_shape(), r);
+                std::vector<float> fast(static_cast<std::size_t>(layout.input_size), 0.0f),
+                    scalar(fast);
+                k::detail::sparse_pack_channels<xsimd::default_arch>(layout, image.data(),
+                                                                     fast.data(), 0, 3);
+                k::detail::sparse_pack_input_channels(layout, image.data(), scalar.data(), 0, 3);
+                INFO("pad " << pad << " width " << width << " height " << height);
+                CHECK(fast == scalar);
+            }
 }
 
 TEST_CASE("sparse conv2d rejects mismatched packing", "[kernels][sparse_conv2d]") {

@@ -26,6 +26,7 @@ struct compile_options {
     // One 'S' (sparse) or 'D' (dense) per convolution and linear layer, in the order of
     // engine::layers(): an earlier engine's paths() replayed (e.g. a path_policy::measured
     // choice, so that a deployment runs the same kernels every time). Overrides `policy`.
+    // A depthwise layer without zero taps has none to drop and reports 'D' either way.
     std::string paths;
 };
 
@@ -329,8 +330,9 @@ class builder {
             sparse_crossover_density(op.geometry, options.max_batch) * options.crossover_scale;
         const bool supported =
             op.geometry.groups == 1 && op.geometry.stride_h == op.geometry.stride_w;
-        BPR_REQUIRE(!replay || *replay == 'D' || supported, "infer::compile: ", r.name,
-                    ": paths asks for the sparse kernel, which runs only ungrouped convolutions "
+        BPR_REQUIRE(!replay || *replay == 'D' || supported, "infer::compile: paths letter ", report,
+                    " of '", options.paths, "' (", r.name,
+                    ") asks for the sparse kernel, which runs only ungrouped convolutions "
                     "with a square stride (groups ",
                     op.geometry.groups, ", stride ", op.geometry.stride_h, "x",
                     op.geometry.stride_w, ")");
@@ -359,7 +361,9 @@ class builder {
         }
         if (op.chosen == path::sparse && !packed)
             op.sparse = kernels::sparse_conv2d_weights::pack(op.geometry, op.weight.data());
-        if (op.chosen == path::dense) op.sparse = {};
+        // What timing allocated for the path not taken is released.
+        if (op.chosen == path::dense) op.sparse = {}, op.sparse_workspace = {};
+        if (op.chosen == path::sparse) op.dense_workspace = {};
         r.chosen = op.chosen;
         r.fused = epilogue_text(op.act, op.residual >= 0);
     }
@@ -400,7 +404,7 @@ class builder {
                                                                       : path::dense;
         }
         if (op.chosen == path::sparse) pack();
-        if (op.chosen == path::dense) op.sparse = {};
+        if (op.chosen == path::dense) op.sparse = {}, op.sparse_workspace = {};
         r.chosen = op.chosen;
         r.fused = epilogue_text(op.act, false);
     }

@@ -39,10 +39,12 @@ enum class path_policy {
     automatic,     // sparse when the layer's density is below its measured crossover
     always_dense,  // for measurements and tests
     always_sparse,
-    // Times both kernels of every layer on this machine at compile time (random input,
-    // max_batch images, the current thread count) and keeps the faster: the crossover of
-    // the device the engine runs on. Timings vary from run to run, so the choice may too:
-    // record engine::paths() and pass it as compile_options::paths to replay it.
+    // Times both kernels of every ungrouped convolution and linear layer on this machine
+    // at compile time (a constant input of max_batch images, the current thread count)
+    // and keeps the faster: the crossover of the device the engine runs on. Depthwise
+    // layers are not timed (one kernel, zero taps dropped); grouped ones run dense.
+    // Timings vary from run to run, so the choice may too: record engine::paths() and
+    // pass it as compile_options::paths to replay it.
     measured,
 };
 

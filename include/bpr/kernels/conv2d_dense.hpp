@@ -30,14 +30,6 @@ struct conv2d_workspace {
 
 namespace detail {
 
-inline int worker_index() {
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
-
 // Unfolds the channels [first_channel, first_channel + channels) of one image into a
 // (channels * kh * kw) x (out_h * out_w) matrix.
 template <typename T>
@@ -101,9 +93,8 @@ void conv2d_im2col_forward(const conv2d_geometry& g, const T* input, const T* we
     const index_t patch = g.patch_size();
     const index_t opg = g.out_channels_per_group();
     workspace.prepare(threads(), patch * spatial);
-#pragma omp parallel for schedule(static)
-    for (index_t n = 0; n < g.batch; ++n) {
-        T* columns = workspace.columns[detail::worker_index()].data();
+    parallel_for(g.batch, [&](index_t n, int worker) {
+        T* columns = workspace.columns[worker].data();
         const T* image = input + n * g.in_channels * g.in_h * g.in_w;
         for (index_t group = 0; group < g.groups; ++group) {
             detail::im2col(g, image, group * g.in_channels_per_group(), columns);
@@ -115,7 +106,7 @@ void conv2d_im2col_forward(const conv2d_geometry& g, const T* input, const T* we
                 for (index_t o = 0; o < opg; ++o)
                     out.row(o).array() += bias[group * opg + o];
         }
-    }
+    });
 }
 
 // grad_input = conv_transpose(grad_output, weight) by GEMM + col2im.
@@ -126,9 +117,8 @@ void conv2d_im2col_backward_data(const conv2d_geometry& g, const T* grad_output,
     const index_t patch = g.patch_size();
     const index_t opg = g.out_channels_per_group();
     workspace.prepare(threads(), patch * spatial);
-#pragma omp parallel for schedule(static)
-    for (index_t n = 0; n < g.batch; ++n) {
-        T* columns = workspace.columns[detail::worker_index()].data();
+    parallel_for(g.batch, [&](index_t n, int worker) {
+        T* columns = workspace.columns[worker].data();
         T* image = grad_input + n * g.in_channels * g.in_h * g.in_w;
         std::fill(image, image + g.in_channels * g.in_h * g.in_w, T(0));
         for (index_t group = 0; group < g.groups; ++group) {
@@ -139,7 +129,7 @@ void conv2d_im2col_backward_data(const conv2d_geometry& g, const T* grad_output,
             col.noalias() = w.transpose() * gout;
             detail::col2im_add(g, columns, group * g.in_channels_per_group(), image);
         }
-    }
+    });
 }
 
 // grad_weight = sum over the batch of grad_output x im2col(input)^T; grad_bias (may be
@@ -160,9 +150,7 @@ void conv2d_im2col_backward_weight(const conv2d_geometry& g, const T* input, con
         partial.resize({weight_elements});
         partial.zero();
     }
-#pragma omp parallel for schedule(static)
-    for (index_t n = 0; n < g.batch; ++n) {
-        const int worker = detail::worker_index();
+    parallel_for(g.batch, [&](index_t n, int worker) {
         T* columns = workspace.columns[worker].data();
         T* partial = workspace.weight_partials[worker].data();
         const T* image = input + n * g.in_channels * g.in_h * g.in_w;
@@ -174,7 +162,7 @@ void conv2d_im2col_backward_weight(const conv2d_geometry& g, const T* input, con
             matrix_map<T> gw(partial + group * opg * patch, opg, patch);
             gw.noalias() += gout * col.transpose();
         }
-    }
+    });
     std::fill(grad_weight, grad_weight + weight_elements, T(0));
     for (const auto& partial : workspace.weight_partials)
         for (index_t i = 0; i < weight_elements; ++i)

@@ -64,14 +64,6 @@ struct conv2d_output_transform {
 
 namespace detail {
 
-inline int direct_worker_index() {
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
-
 inline index_t ceil_div(index_t a, index_t b) {
     return (a + b - 1) / b;
 }
@@ -441,9 +433,7 @@ void conv2d_direct_backward_weight(const conv2d_geometry& g, const T* input, con
     }
     const index_t in_image = g.in_channels * g.in_h * g.in_w;
     const index_t oh = g.out_h(), ow = g.out_w(), spatial = oh * ow;
-#pragma omp parallel for schedule(static)
-    for (index_t n = 0; n < g.batch; ++n) {
-        const int worker = detail::direct_worker_index();
+    parallel_for(g.batch, [&](index_t n, int worker) {
         T* x = workspace.buffers[worker].data();
         T* gout_t = x + x_elements;
         T* partial = workspace.partials[worker].data();
@@ -464,7 +454,7 @@ void conv2d_direct_backward_weight(const conv2d_geometry& g, const T* input, con
         else
             detail::direct_weight_image<T, 1, 12>(x, offsets.data(), padded_taps, gout_t, channels,
                                                   positions, partial);
-    }
+    });
     std::fill(grad_weight, grad_weight + g.out_channels * taps, T(0));
     for (int i = 0; i < thread_count; ++i) {
         const T* partial = workspace.partials[i].data();

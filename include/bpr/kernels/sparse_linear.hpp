@@ -125,15 +125,7 @@ void sparse_linear_vector(const sparse_linear_weights& w, const Column* columns,
         y[o] = epilogue_scalar(
             e, o, sparse_dot(w.values.data(), columns, w.starts[o], w.starts[o + 1], x));
     };
-    // A parallel region costs about a microsecond, as much as a small layer's whole SpMV.
-    if (threads() == 1) {
-        for (index_t o = 0; o < w.out_features; ++o)
-            row(o);
-        return;
-    }
-#pragma omp parallel for schedule(static)
-    for (index_t o = 0; o < w.out_features; ++o)
-        row(o);
+    parallel_for(w.out_features, [&](index_t o, int) { row(o); });
 }
 
 template <class Arch, class Column>
@@ -142,12 +134,7 @@ void sparse_linear_batched(const sparse_linear_weights& w, const Column* columns
                            const epilogue& e, sparse_linear_workspace& workspace) {
     constexpr index_t lanes = static_cast<index_t>(xsimd::batch<float, Arch>::size);
     constexpr index_t tile_vectors = 4;
-#pragma omp parallel for schedule(static)
-    for (index_t o = 0; o < w.out_features; ++o) {
-        int worker = 0;
-#ifdef _OPENMP
-        worker = omp_get_thread_num();
-#endif
+    parallel_for(w.out_features, [&](index_t o, int worker) {
         float* tile = workspace.tiles[worker].data();
         for (index_t n0 = 0; n0 < batch_size; n0 += tile_vectors * lanes) {
             const index_t count = std::min(batch_size - n0, tile_vectors * lanes);
@@ -169,7 +156,7 @@ void sparse_linear_batched(const sparse_linear_weights& w, const Column* columns
             for (index_t n = 0; n < count; ++n)
                 output[(n0 + n) * w.out_features + o] = tile[n];
         }
-    }
+    });
 }
 
 }  // namespace detail
