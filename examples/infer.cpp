@@ -212,11 +212,16 @@ int run(const settings& s, Model model, const data_pair& data) {
     if (!s.quiet) {
         std::printf("%-22s %-7s %-22s %9s %8s %9s  %s\n", "layer", "kind", "shape", "density",
                     "cross", "kernel", "epilogue");
-        for (const auto& l : engine.layers())
-            std::printf("%-22s %-7s %-22s %8.2f%% %7.0f%% %9s  %s%s\n", l.name.c_str(),
+        for (const auto& l : engine.layers()) {
+            std::printf("%-22s %-7s %-22s %8.2f%% %7.0f%% %9s  %s%s", l.name.c_str(),
                         l.kind.c_str(), l.shape.c_str(), 100 * l.density(), 100 * l.crossover,
                         bpr::infer::path_name(l.chosen), l.folded_batchnorm ? "bn folded, " : "",
                         l.fused.c_str());
+            // --policy measured: the two timings the choice was made on.
+            if (l.dense_us >= 0)
+                std::printf("  (dense %.1f us, sparse %.1f us)", l.dense_us, l.sparse_us);
+            std::printf("\n");
+        }
         std::printf("paths %s (batch %lld)\n", engine.paths().c_str(),
                     static_cast<long long>(s.batch));
     }
