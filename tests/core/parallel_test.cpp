@@ -47,5 +47,14 @@ TEST_CASE("parallel_for splits statically across two threads", "[core][parallel]
         CHECK(workers[static_cast<std::size_t>(i)] == 0);
     for (index_t i = 5; i < 10; ++i)
         CHECK(workers[static_cast<std::size_t>(i)] == 1);
+    // Too little work for a parallel region: the calling thread does it all.
+    bpr::set_threads(2);
+    std::vector<int> small(10, -1);
+    bpr::parallel_for(
+        10, [&](index_t i, int worker) { small[static_cast<std::size_t>(i)] = worker; },
+        bpr::min_parallel_work - 1);
+    bpr::set_threads(saved);
+    for (int w : small)
+        CHECK(w == 0);
 }
 #endif

@@ -71,23 +71,30 @@ TEST_CASE("depthwise conv2d equals its twin and the grouped dense convolution",
 }
 
 TEST_CASE("depthwise conv2d is bitwise identical for 1 and 2 threads", "[kernels][depthwise]") {
+    // 7 channels of 10x10 stay on one thread (below min_parallel_work); 64 of 64x64 are
+    // split across the threads.
     bpr::rng r(32);
-    k::conv2d_geometry g;
-    g.batch = 3, g.in_channels = g.out_channels = g.groups = 7;
-    g.in_h = g.in_w = 10, g.kernel_h = g.kernel_w = 3, g.pad_h = g.pad_w = 1;
-    const auto weight = random_tensor(g.weight_shape(), r);
-    const auto input = random_tensor(g.input_shape(), r);
-    const auto packed = k::depthwise_conv2d_weights::pack(g, weight.data(), false);
-    bpr::tensor<float> one(g.output_shape()), two(g.output_shape());
-    k::sparse_conv2d_workspace workspace;
-    const int saved = bpr::threads();
-    bpr::set_threads(1);
-    k::depthwise_conv2d_forward(packed, 3, input.data(), one.data(), {}, workspace);
-    bpr::set_threads(2);
-    k::depthwise_conv2d_forward(packed, 3, input.data(), two.data(), {}, workspace);
-    bpr::set_threads(saved);
-    for (index_t i = 0; i < one.size(); ++i)
-        REQUIRE(one[i] == two[i]);
+    for (index_t channels_and_size : {7, 64}) {
+        k::conv2d_geometry g;
+        g.batch = 3, g.in_channels = g.out_channels = g.groups = channels_and_size;
+        g.in_h = g.in_w = channels_and_size == 7 ? 10 : 64;
+        g.kernel_h = g.kernel_w = 3, g.pad_h = g.pad_w = 1;
+        const auto weight = random_tensor(g.weight_shape(), r);
+        const auto input = random_tensor(g.input_shape(), r);
+        const auto packed = k::depthwise_conv2d_weights::pack(g, weight.data(), false);
+        const long long work = 3LL * packed.nnz() * packed.tiles * packed.tile_vectors;
+        CHECK((work >= bpr::min_parallel_work) == (channels_and_size == 64));
+        bpr::tensor<float> one(g.output_shape()), two(g.output_shape());
+        k::sparse_conv2d_workspace workspace;
+        const int saved = bpr::threads();
+        bpr::set_threads(1);
+        k::depthwise_conv2d_forward(packed, 3, input.data(), one.data(), {}, workspace);
+        bpr::set_threads(2);
+        k::depthwise_conv2d_forward(packed, 3, input.data(), two.data(), {}, workspace);
+        bpr::set_threads(saved);
+        for (index_t i = 0; i < one.size(); ++i)
+            REQUIRE(one[i] == two[i]);
+    }
 }
 
 TEST_CASE("depthwise packing rejects non-depthwise geometry", "[kernels][depthwise]") {

@@ -194,23 +194,31 @@ TEST_CASE("sparse conv2d splits chunks when offsets overflow 16 bits", "[kernels
 
 TEST_CASE("sparse conv2d is bitwise identical for 1 and 2 threads", "[kernels][sparse_conv2d]") {
     bpr::rng r(15);
+    // The small layer stays on one thread (below min_parallel_work); the large one takes
+    // the shared-image path at batch 1 and splits images at batch 3.
     for (index_t batch : {1, 3})
-        for (index_t stride : {1, 2}) {
-            const auto g = sparse_geometry_of({batch, 12, 13, 9, 9, 3, stride, 1, 0.3, true});
-            const auto weight = sparse_weight(g, 0.3, true, r);
-            const auto input = bpr_test::uniform_tensor(g.input_shape(), r);
-            const auto packed = k::sparse_conv2d_weights::pack(g, weight.data());
-            bpr::tensor<float> one(g.output_shape()), two(g.output_shape());
-            k::sparse_conv2d_workspace workspace;
-            const int saved = bpr::threads();
-            bpr::set_threads(1);
-            k::sparse_conv2d_forward(packed, batch, input.data(), one.data(), {}, workspace);
-            bpr::set_threads(2);
-            k::sparse_conv2d_forward(packed, batch, input.data(), two.data(), {}, workspace);
-            bpr::set_threads(saved);
-            for (index_t i = 0; i < one.size(); ++i)
-                REQUIRE(one[i] == two[i]);
-        }
+        for (index_t stride : {1, 2})
+            for (bool large : {false, true}) {
+                const sparse_case c =
+                    large ? sparse_case{batch, 64, 96, 20, 20, 3, stride, 1, 1.0, false}
+                          : sparse_case{batch, 12, 13, 9, 9, 3, stride, 1, 0.3, true};
+                const auto g = sparse_geometry_of(c);
+                const auto weight = sparse_weight(g, c.density, c.empty_rows, r);
+                const auto input = bpr_test::uniform_tensor(g.input_shape(), r);
+                const auto packed = k::sparse_conv2d_weights::pack(g, weight.data());
+                CHECK((static_cast<long long>(packed.nnz()) * packed.tiles * packed.tile_vectors >=
+                       bpr::min_parallel_work) == large);
+                bpr::tensor<float> one(g.output_shape()), two(g.output_shape());
+                k::sparse_conv2d_workspace workspace;
+                const int saved = bpr::threads();
+                bpr::set_threads(1);
+                k::sparse_conv2d_forward(packed, batch, input.data(), one.data(), {}, workspace);
+                bpr::set_threads(2);
+                k::sparse_conv2d_forward(packed, batch, input.data(), two.data(), {}, workspace);
+                bpr::set_threads(saved);
+                for (index_t i = 0; i < one.size(); ++i)
+                    REQUIRE(one[i] == two[i]);
+            }
 }
 
 TEST_CASE("the vectorized stride-2 input copy equals the scalar one", "[kernels][sparse_conv2d]") {

@@ -91,3 +91,26 @@ TEST_CASE("sparse linear uses 32-bit columns beyond 65536 inputs", "[kernels][sp
     CHECK(y[0] == 6.0f);
     CHECK(y[1] == -5.0f);
 }
+
+TEST_CASE("sparse linear is bitwise identical for 1 and 2 threads above the parallel threshold",
+          "[kernels][sparse_linear]") {
+    // 600 x 600 dense: 360k multiply-adds per image, enough for parallel_for to split the
+    // rows (small layers stay on one thread), for the SpMV (batch 1) and the SpMM.
+    bpr::rng r(43);
+    const index_t in = 600, out = 600;
+    const auto weight = random_values(in * out, r);
+    const auto packed = k::sparse_linear_weights::pack(out, in, weight.data());
+    REQUIRE(packed.nnz() >= bpr::min_parallel_work);
+    const int saved = bpr::threads();
+    for (index_t batch : {1, 20}) {
+        const auto input = random_values(batch * in, r);
+        std::vector<float> one(static_cast<std::size_t>(batch * out)), two(one.size());
+        k::sparse_linear_workspace workspace;
+        bpr::set_threads(1);
+        k::sparse_linear_forward(packed, batch, input.data(), one.data(), {}, workspace);
+        bpr::set_threads(2);
+        k::sparse_linear_forward(packed, batch, input.data(), two.data(), {}, workspace);
+        CHECK(one == two);
+    }
+    bpr::set_threads(saved);
+}

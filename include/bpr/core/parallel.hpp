@@ -2,6 +2,7 @@
 // Thread control: one place that sets OpenMP's and Eigen's thread counts together.
 
 #include <Eigen/Core>
+#include <limits>
 
 #include "bpr/core/shape.hpp"
 
@@ -38,14 +39,24 @@ inline void set_threads(int count) {
     Eigen::setNbThreads(count);
 }
 
+// Work (in vector multiply-adds, or scalar ones for scalar kernels) below which a kernel
+// call stays on the calling thread even when more threads are set: a two-thread region
+// and its barriers cost 10-20 us per call on the 2-vCPU Zen 5 VM, the time of roughly
+// 300k vector FMAs (the sparse 256x256@14x14 layer at batch 1: 2 threads lost 7% with
+// 165k per image and won 5% with 413k; ResNet-20's engine at batch 1 ran 2.7x slower on
+// 2 threads than on 1 before this threshold, every layer of it being below it).
+inline constexpr long long min_parallel_work = 300'000;
+
 // Calls body(i, worker) for every i in [0, count), split statically over the threads
 // (worker: the calling thread's index, to pick per-thread scratch; it never changes
-// what an iteration computes). On one thread, or for a single iteration, a plain loop:
-// libgomp allocates a team and makes a system call for every parallel region, even a
-// one-thread one, which cost ResNet-20 at 99% sparsity ~15% of its batch-1 time.
+// what an iteration computes). On one thread, for a single iteration, or when `work`
+// (the call's total, see min_parallel_work) is too small, a plain loop on the calling
+// thread: libgomp allocates a team and makes a system call for every parallel region,
+// even a one-thread one, which cost ResNet-20 at 99% sparsity ~15% of its batch-1 time.
 template <typename Body>
-void parallel_for(index_t count, Body&& body) {
-    if (threads() == 1 || count <= 1) {
+void parallel_for(index_t count, Body&& body,
+                  long long work = std::numeric_limits<long long>::max()) {
+    if (threads() == 1 || count <= 1 || work < min_parallel_work) {
         for (index_t i = 0; i < count; ++i)
             body(i, 0);
         return;

@@ -94,40 +94,45 @@ void depthwise_conv2d_forward(const depthwise_conv2d_weights& w, index_t batch, 
     const index_t channels = g.in_channels, oh = g.out_h(), ow = g.out_w();
     const int thread_count = threads();
     workspace.prepare(w, static_cast<std::size_t>(thread_count), w.grid_stride);
-    parallel_for(batch * channels, [&](index_t job, int worker) {
-        const index_t n = job / channels, c = job % channels;
-        float* packed = workspace.inputs[worker].data();
-        float* grid = workspace.grids[worker].data();
-        detail::sparse_pack_channels<Arch>(w, input + n * channels * g.in_h * g.in_w, packed, c,
-                                           c + 1);
-        float* out = output + (n * channels + c) * oh * ow;
-        switch (w.tile_vectors) {
-            case 1:
-                detail::depthwise_channel<Arch, 1>(w, c, packed, grid, out, e);
-                break;
-            case 2:
-                detail::depthwise_channel<Arch, 2>(w, c, packed, grid, out, e);
-                break;
-            case 3:
-                detail::depthwise_channel<Arch, 3>(w, c, packed, grid, out, e);
-                break;
-            case 4:
-                detail::depthwise_channel<Arch, 4>(w, c, packed, grid, out, e);
-                break;
-            case 5:
-                detail::depthwise_channel<Arch, 5>(w, c, packed, grid, out, e);
-                break;
-            case 6:
-                detail::depthwise_channel<Arch, 6>(w, c, packed, grid, out, e);
-                break;
-            case 7:
-                detail::depthwise_channel<Arch, 7>(w, c, packed, grid, out, e);
-                break;
-            default:
-                detail::depthwise_channel<Arch, 8>(w, c, packed, grid, out, e);
-                break;
-        }
-    });
+    // Vector FMAs of the call: a small layer stays on one thread (see min_parallel_work).
+    const long long work = static_cast<long long>(batch) * w.nnz() * w.tiles * w.tile_vectors;
+    parallel_for(
+        batch * channels,
+        [&](index_t job, int worker) {
+            const index_t n = job / channels, c = job % channels;
+            float* packed = workspace.inputs[worker].data();
+            float* grid = workspace.grids[worker].data();
+            detail::sparse_pack_channels<Arch>(w, input + n * channels * g.in_h * g.in_w, packed, c,
+                                               c + 1);
+            float* out = output + (n * channels + c) * oh * ow;
+            switch (w.tile_vectors) {
+                case 1:
+                    detail::depthwise_channel<Arch, 1>(w, c, packed, grid, out, e);
+                    break;
+                case 2:
+                    detail::depthwise_channel<Arch, 2>(w, c, packed, grid, out, e);
+                    break;
+                case 3:
+                    detail::depthwise_channel<Arch, 3>(w, c, packed, grid, out, e);
+                    break;
+                case 4:
+                    detail::depthwise_channel<Arch, 4>(w, c, packed, grid, out, e);
+                    break;
+                case 5:
+                    detail::depthwise_channel<Arch, 5>(w, c, packed, grid, out, e);
+                    break;
+                case 6:
+                    detail::depthwise_channel<Arch, 6>(w, c, packed, grid, out, e);
+                    break;
+                case 7:
+                    detail::depthwise_channel<Arch, 7>(w, c, packed, grid, out, e);
+                    break;
+                default:
+                    detail::depthwise_channel<Arch, 8>(w, c, packed, grid, out, e);
+                    break;
+            }
+        },
+        work);
 }
 
 // The scalar twin: the same taps, plain loops over valid positions only.

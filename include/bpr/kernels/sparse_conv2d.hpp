@@ -340,14 +340,20 @@ void sparse_conv2d_forward(const sparse_conv2d_weights& w, index_t batch, const 
     const index_t out_image = g.out_channels * g.out_h() * g.out_w();
     const index_t grid_size = w.blocks * w.block_rows * w.grid_stride;
     const int thread_count = threads();
-    if (batch >= thread_count || thread_count == 1) {
+    // Vector FMAs per image: small layers stay on one thread (see min_parallel_work).
+    const long long work = static_cast<long long>(w.nnz()) * w.tiles * w.tile_vectors;
+    if (batch >= thread_count || thread_count == 1 || work < min_parallel_work) {
         workspace.prepare(w, static_cast<std::size_t>(thread_count), grid_size);
-        parallel_for(batch, [&](index_t n, int worker) {
-            float* packed = workspace.inputs[worker].data();
-            detail::sparse_pack_channels<Arch>(w, input + n * in_image, packed, 0, g.in_channels);
-            detail::sparse_conv2d_image<Arch>(w, packed, workspace.grids[worker].data(),
-                                              output + n * out_image, e, 0, 1);
-        });
+        parallel_for(
+            batch,
+            [&](index_t n, int worker) {
+                float* packed = workspace.inputs[worker].data();
+                detail::sparse_pack_channels<Arch>(w, input + n * in_image, packed, 0,
+                                                   g.in_channels);
+                detail::sparse_conv2d_image<Arch>(w, packed, workspace.grids[worker].data(),
+                                                  output + n * out_image, e, 0, 1);
+            },
+            work * batch);
         return;
     }
     // Fewer images than threads: share one packed input, split the blocks cyclically

@@ -125,7 +125,9 @@ void sparse_linear_vector(const sparse_linear_weights& w, const Column* columns,
         y[o] = epilogue_scalar(
             e, o, sparse_dot(w.values.data(), columns, w.starts[o], w.starts[o + 1], x));
     };
-    parallel_for(w.out_features, [&](index_t o, int) { row(o); });
+    // One multiply-add per nonzero: most layers stay on one thread (see min_parallel_work).
+    parallel_for(
+        w.out_features, [&](index_t o, int) { row(o); }, w.nnz());
 }
 
 template <class Arch, class Column>
@@ -134,29 +136,33 @@ void sparse_linear_batched(const sparse_linear_weights& w, const Column* columns
                            const epilogue& e, sparse_linear_workspace& workspace) {
     constexpr index_t lanes = static_cast<index_t>(xsimd::batch<float, Arch>::size);
     constexpr index_t tile_vectors = 4;
-    parallel_for(w.out_features, [&](index_t o, int worker) {
-        float* tile = workspace.tiles[worker].data();
-        for (index_t n0 = 0; n0 < batch_size; n0 += tile_vectors * lanes) {
-            const index_t count = std::min(batch_size - n0, tile_vectors * lanes);
-            const index_t vectors = (count + lanes - 1) / lanes;
-            switch (vectors) {
-                case 1:
-                    sparse_linear_row<Arch, 1>(w, columns, o, xt, stride, n0, tile, e);
-                    break;
-                case 2:
-                    sparse_linear_row<Arch, 2>(w, columns, o, xt, stride, n0, tile, e);
-                    break;
-                case 3:
-                    sparse_linear_row<Arch, 3>(w, columns, o, xt, stride, n0, tile, e);
-                    break;
-                default:
-                    sparse_linear_row<Arch, 4>(w, columns, o, xt, stride, n0, tile, e);
-                    break;
+    const long long work = static_cast<long long>(w.nnz()) * ((batch_size + lanes - 1) / lanes);
+    parallel_for(
+        w.out_features,
+        [&](index_t o, int worker) {
+            float* tile = workspace.tiles[worker].data();
+            for (index_t n0 = 0; n0 < batch_size; n0 += tile_vectors * lanes) {
+                const index_t count = std::min(batch_size - n0, tile_vectors * lanes);
+                const index_t vectors = (count + lanes - 1) / lanes;
+                switch (vectors) {
+                    case 1:
+                        sparse_linear_row<Arch, 1>(w, columns, o, xt, stride, n0, tile, e);
+                        break;
+                    case 2:
+                        sparse_linear_row<Arch, 2>(w, columns, o, xt, stride, n0, tile, e);
+                        break;
+                    case 3:
+                        sparse_linear_row<Arch, 3>(w, columns, o, xt, stride, n0, tile, e);
+                        break;
+                    default:
+                        sparse_linear_row<Arch, 4>(w, columns, o, xt, stride, n0, tile, e);
+                        break;
+                }
+                for (index_t n = 0; n < count; ++n)
+                    output[(n0 + n) * w.out_features + o] = tile[n];
             }
-            for (index_t n = 0; n < count; ++n)
-                output[(n0 + n) * w.out_features + o] = tile[n];
-        }
-    });
+        },
+        work);
 }
 
 }  // namespace detail
