@@ -338,29 +338,14 @@ class builder {
                     op.geometry.stride_w, ")");
         const index_t in_size = g.in_channels * g.in_h * g.in_w;
         const index_t out_size = g.out_channels * g.out_h() * g.out_w();
-        bool packed = false;
-        if (replay) {
-            op.chosen = *replay == 'S' ? path::sparse : path::dense;
-        } else if (!supported || options.policy == path_policy::always_dense) {
-            op.chosen = path::dense;
-        } else if (options.policy == path_policy::always_sparse) {
-            op.chosen = path::sparse;
-        } else if (options.policy == path_policy::measured) {
-            op.sparse = kernels::sparse_conv2d_weights::pack(op.geometry, op.weight.data());
-            packed = true;
-            const auto time = [&](path p) {
-                return time_layer(in_size, out_size, options.max_batch,
-                                  [&](const float* in, float* out, index_t batch) {
-                                      detail::conv_forward(op, p, in, out, batch, op.act, out_size);
-                                  });
-            };
-            r.dense_us = time(path::dense), r.sparse_us = time(path::sparse);
-            op.chosen = r.sparse_us < r.dense_us ? path::sparse : path::dense;
-        } else {
-            op.chosen = r.density() <= r.crossover ? path::sparse : path::dense;
-        }
-        if (op.chosen == path::sparse && !packed)
-            op.sparse = kernels::sparse_conv2d_weights::pack(op.geometry, op.weight.data());
+        op.chosen = decide(
+            replay, supported, options, r, in_size, out_size,
+            [&] {
+                op.sparse = kernels::sparse_conv2d_weights::pack(op.geometry, op.weight.data());
+            },
+            [&](path p, const float* in, float* out, index_t batch) {
+                detail::conv_forward(op, p, in, out, batch, op.act, out_size);
+            });
         // What timing allocated for the path not taken is released.
         if (op.chosen == path::dense) op.sparse = {}, op.sparse_workspace = {};
         if (op.chosen == path::sparse) op.dense_workspace = {};
@@ -378,35 +363,50 @@ class builder {
             options.crossover_scale;
         const char* replay =
             options.paths.empty() ? nullptr : &options.paths[static_cast<std::size_t>(report)];
-        bool packed = false;
-        const auto pack = [&] {
-            if (!packed)
+        op.chosen = decide(
+            replay, true, options, r, op.in_features, op.out_features,
+            [&] {
                 op.sparse = kernels::sparse_linear_weights::pack(op.out_features, op.in_features,
                                                                  op.weight.data());
-            packed = true;
-        };
-        if (replay) {
-            op.chosen = *replay == 'S' ? path::sparse : path::dense;
-        } else if (options.policy == path_policy::measured) {
-            pack();
-            const auto time = [&](path p) {
-                return time_layer(op.in_features, op.out_features, options.max_batch,
-                                  [&](const float* in, float* out, index_t batch) {
-                                      detail::linear_forward(op, p, in, out, batch);
-                                  });
-            };
-            r.dense_us = time(path::dense), r.sparse_us = time(path::sparse);
-            op.chosen = r.sparse_us < r.dense_us ? path::sparse : path::dense;
-        } else {
-            op.chosen = options.policy == path_policy::always_sparse  ? path::sparse
-                        : options.policy == path_policy::always_dense ? path::dense
-                        : r.density() <= r.crossover                  ? path::sparse
-                                                                      : path::dense;
-        }
-        if (op.chosen == path::sparse) pack();
+            },
+            [&](path p, const float* in, float* out, index_t batch) {
+                detail::linear_forward(op, p, in, out, batch);
+            });
         if (op.chosen == path::dense) op.sparse = {}, op.sparse_workspace = {};
         r.chosen = op.chosen;
         r.fused = epilogue_text(op.act, false);
+    }
+
+    // The kernel of one convolution or linear layer: the replayed letter if any, else the
+    // policy's choice; under path_policy::measured both paths of forward(path, in, out,
+    // batch) are timed (times recorded in r). pack() builds the sparse weights, once, when
+    // they are timed or chosen.
+    template <typename Pack, typename Forward>
+    static path decide(const char* replay, bool sparse_supported, const compile_options& options,
+                       layer_report& r, index_t in_size, index_t out_size, Pack&& pack,
+                       Forward&& forward) {
+        bool packed = false;
+        const auto chosen = [&]() {
+            if (replay) return *replay == 'S' ? path::sparse : path::dense;
+            if (!sparse_supported || options.policy == path_policy::always_dense)
+                return path::dense;
+            if (options.policy == path_policy::always_sparse) return path::sparse;
+            if (options.policy == path_policy::measured) {
+                pack();
+                packed = true;
+                const auto time = [&](path p) {
+                    return time_layer(in_size, out_size, options.max_batch,
+                                      [&](const float* in, float* out, index_t batch) {
+                                          forward(p, in, out, batch);
+                                      });
+                };
+                r.dense_us = time(path::dense), r.sparse_us = time(path::sparse);
+                return r.sparse_us < r.dense_us ? path::sparse : path::dense;
+            }
+            return r.density() <= r.crossover ? path::sparse : path::dense;
+        }();
+        if (chosen == path::sparse && !packed) pack();
+        return chosen;
     }
 
     // Microseconds per call of run(in, out, batch) on `batch` images of in_size floats
