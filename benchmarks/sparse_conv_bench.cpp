@@ -117,6 +117,8 @@ void run_sparse(benchmark::State& state, conv_shape s, int permille, index_t bat
     if (const char* v = std::getenv("BPR_SPARSE_MIN_ENTRIES"))
         options.min_entries_per_chunk = std::atol(v);
     if (const char* v = std::getenv("BPR_SPARSE_CHUNK")) options.chunk_channels = std::atol(v);
+    if (const char* v = std::getenv("BPR_SPARSE_GROUP_MIN"))
+        options.min_group_entries = std::atol(v);
     const auto packed = k::sparse_conv2d_weights::pack(g, weight.data(), options);
     bpr::tensor<float> output(g.output_shape());
     k::sparse_conv2d_workspace workspace;
@@ -129,6 +131,7 @@ void run_sparse(benchmark::State& state, conv_shape s, int permille, index_t bat
     state.counters["nnz"] = static_cast<double>(packed.nnz());
     state.counters["chunks"] = static_cast<double>(packed.chunks);
     state.counters["tile"] = static_cast<double>(packed.tile_vectors);
+    state.counters["tap_groups"] = static_cast<double>(packed.tap_shifts.size());
 }
 
 // The input copy alone (padding, and stride-phase de-interleaving for stride 2): the

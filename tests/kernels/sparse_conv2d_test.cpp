@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -192,15 +193,114 @@ TEST_CASE("sparse conv2d splits chunks when offsets overflow 16 bits", "[kernels
     }
 }
 
+TEST_CASE("sparse conv2d aligned tap groups are used where the layout allows and stay exact",
+          "[kernels][sparse_conv2d]") {
+    bpr::rng r(16);
+    const index_t lanes = static_cast<index_t>(xsimd::batch<float>::size);
+    // 14x14 with a 3x3 kernel pads rows to 16 floats: with 16 lanes one tile of 14
+    // vectors ends on a row end, and taps kx = 1, 2 are the shifts. 12x12 with 5x5 and
+    // 10x10 with 7x7 also pad to 16 (shifts 1-4 and 1-6).
+    const sparse_case grouped[] = {
+        {1, 24, 9, 14, 14, 3, 1, 1, 0.3, true},
+        {2, 20, 7, 12, 12, 5, 1, 2, 0.2, false},
+        {1, 12, 5, 10, 10, 7, 1, 3, 0.3, false},
+    };
+    for (const auto& c : grouped) {
+        const auto g = sparse_geometry_of(c);
+        const auto weight = sparse_weight(g, c.density, c.empty_rows, r);
+        const auto packed = k::sparse_conv2d_weights::pack(g, weight.data());
+        INFO("kernel " << c.kernel << " lanes " << lanes << " tile " << packed.tile_vectors
+                       << " tiles " << packed.tiles);
+        if (lanes == 16) {
+            REQUIRE(packed.tap_shifts.size() == static_cast<std::size_t>(c.kernel - 1));
+            index_t in_groups = 0;
+            for (const auto& seg : packed.segments)
+                for (auto n : seg.group_size)
+                    in_groups += n;
+            CHECK(in_groups > packed.nnz() / 2);
+        }
+        std::vector<float> round_trip(static_cast<std::size_t>(weight.size()));
+        packed.unpack(round_trip.data());
+        CHECK(std::equal(round_trip.begin(), round_trip.end(), weight.begin()));
+        for (index_t min_entries : {0, 1, 2, 5}) {
+            k::sparse_conv2d_options options;
+            options.min_group_entries = min_entries;
+            check_config(c, r, options, k::activation::relu);
+        }
+        k::sparse_conv2d_options small_chunks;
+        small_chunks.chunk_channels = 3;
+        check_config(c, r, small_chunks, k::activation::silu);
+    }
+    SECTION("no shifts when they would move real positions across a tile's end") {
+        for (const auto& c : {sparse_case{1, 4, 4, 30, 30, 3, 1, 1, 0.5, false},
+                              sparse_case{1, 4, 4, 32, 32, 3, 1, 1, 0.5, false},
+                              sparse_case{1, 4, 4, 14, 14, 3, 2, 1, 0.5, false}}) {
+            const auto g = sparse_geometry_of(c);
+            const auto weight = sparse_weight(g, c.density, c.empty_rows, r);
+            const auto packed = k::sparse_conv2d_weights::pack(g, weight.data());
+            CHECK(packed.tap_shifts.empty());
+            check_config(c, r);
+        }
+    }
+}
+
+// The shift of aligned tap groups, on the default arch and on a narrower one that
+// takes the portable path.
+template <class Arch>
+void check_add_shifted() {
+    using batch = xsimd::batch<float, Arch>;
+    constexpr std::size_t lanes = batch::size, T = 3;
+    for (index_t m = 1; m < static_cast<index_t>(lanes); ++m) {
+        alignas(64) float part_values[T * lanes], acc_values[T * lanes];
+        for (std::size_t i = 0; i < T * lanes; ++i)
+            part_values[i] = static_cast<float>(i + 1), acc_values[i] = 1000.0f;
+        batch part[T], acc[T];
+        for (std::size_t t = 0; t < T; ++t) {
+            part[t] = batch::load_aligned(part_values + t * lanes);
+            acc[t] = batch::load_aligned(acc_values + t * lanes);
+        }
+        k::detail::add_shifted<Arch, T>(acc, part, m);
+        for (std::size_t t = 0; t < T; ++t)
+            acc[t].store_aligned(acc_values + t * lanes);
+        for (std::size_t i = 0; i < T * lanes; ++i) {
+            const std::size_t from = i + static_cast<std::size_t>(m);
+            const float expected = 1000.0f + (from < T * lanes ? part_values[from] : 0.0f);
+            INFO("lanes " << lanes << " m " << m << " position " << i);
+            REQUIRE(acc_values[i] == expected);
+        }
+    }
+}
+
+TEST_CASE("aligned tap groups shift lanes across vectors exactly", "[kernels][sparse_conv2d]") {
+    check_add_shifted<xsimd::default_arch>();
+#if XSIMD_WITH_AVX2
+    check_add_shifted<xsimd::avx2>();
+#endif
+#if XSIMD_WITH_SSE2
+    check_add_shifted<xsimd::sse2>();
+#endif
+}
+
 TEST_CASE("sparse conv2d is bitwise identical for 1 and 2 threads", "[kernels][sparse_conv2d]") {
     bpr::rng r(15);
     // The small layer stays on one thread (below min_parallel_work); the large one takes
     // the shared-image path at batch 1 and splits images at batch 3.
+    // 14x14 stride 1 uses aligned tap groups with 16 lanes.
     for (index_t batch : {1, 3})
         for (index_t stride : {1, 2})
-            for (bool large : {false, true}) {
+            for (index_t size : {9, 14, 20}) {
+                const bool large = size > 9;
                 const sparse_case c =
-                    large ? sparse_case{batch, 64, 96, 20, 20, 3, stride, 1, 1.0, false}
+                    large ? sparse_case{batch,
+                                        size == 14 ? 96 : 64,
+                                        size == 14 ? 128 : 96,
+                                        size,
+                                        size,
+                                        3,
+                                        stride,
+                                        1,
+                                        1.0,
+                                        false}
                           : sparse_case{batch, 12, 13, 9, 9, 3, stride, 1, 0.3, true};
                 const auto g = sparse_geometry_of(c);
                 const auto weight = sparse_weight(g, c.density, c.empty_rows, r);

@@ -226,6 +226,82 @@ inline void sparse_block_tile(const float* in, const float* values, const Offset
     });
 }
 
+// acc[t] += the lanes m.. of part[t] followed by the first m lanes of part[t + 1] (zero
+// past the tile): part's positions moved down by m, in registers.
+template <class Arch, std::size_t T>
+inline void add_shifted(xsimd::batch<float, Arch> (&acc)[T],
+                        const xsimd::batch<float, Arch> (&part)[T], index_t m) {
+    using batch = xsimd::batch<float, Arch>;
+    constexpr std::size_t lanes = batch::size;
+#if defined(__AVX512F__)
+    if constexpr (lanes == 16 && std::is_base_of_v<xsimd::avx512f, Arch>) {
+        // One two-source permute per vector (index j + m picks lane j + m of the pair).
+        const __m512i index = _mm512_add_epi32(
+            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+            _mm512_set1_epi32(static_cast<int>(m)));
+        static_for<T>([&](auto t) {
+            __m512 high = _mm512_setzero_ps();
+            if constexpr (t + 1 < T) high = part[t + 1];
+            acc[t] += batch(_mm512_permutex2var_ps(part[t], index, high));
+        });
+        return;
+    }
+#endif
+    alignas(64) float spill[(T + 1) * lanes];
+    static_for<T>([&](auto t) { part[t].store_aligned(spill + t * lanes); });
+    batch(0.0f).store_aligned(spill + T * lanes);
+    static_for<T>([&](auto t) { acc[t] += batch::load_unaligned(spill + m + t * lanes); });
+}
+
+// One (chunk, row, tile) with aligned tap groups (sparse_conv2d_weights::tap_shifts):
+// the row's ungrouped entries as in sparse_block_tile, then each group from aligned
+// loads into its own registers, shifted into the accumulators once.
+template <class Arch, std::size_t T, class Offset>
+inline void sparse_grouped_tile(const float* in, const float* values, const Offset* offsets,
+                                const sparse_conv2d_weights::segment& seg,
+                                const std::vector<index_t>& shifts, float* out, bool first,
+                                const epilogue* e, index_t channel) {
+    using batch = xsimd::batch<float, Arch>;
+    constexpr std::size_t lanes = batch::size;
+    batch acc[T];
+    static_for<T>(
+        [&](auto t) { acc[t] = first ? batch(0.0f) : batch::load_aligned(out + t * lanes); });
+    index_t grouped = 0;
+    for (std::size_t i = 0; i < shifts.size(); ++i)
+        grouped += seg.group_size[i];
+    const float* v = values + seg.start;
+    const Offset* o = offsets + seg.start;
+    for (index_t j = 0, direct = seg.common - grouped; j < direct; ++j, ++v, ++o) {
+        const batch weight(*v);
+        const float* src = in + *o;
+        static_for<T>([&](auto t) {
+            acc[t] = xsimd::fma(weight, batch::load_unaligned(src + t * lanes), acc[t]);
+        });
+    }
+    for (std::size_t i = 0; i < shifts.size(); ++i) {
+        const index_t count = seg.group_size[i], m = shifts[i];
+        if (count == 0) continue;
+        batch part[T];
+        static_for<T>([&](auto t) { part[t] = batch(0.0f); });
+        const float* base = in - m;  // offset - m is a multiple of lanes
+        for (index_t j = 0; j < count; ++j, ++v, ++o) {
+            const batch weight(*v);
+            const float* src = base + *o;
+            static_for<T>([&](auto t) {
+                part[t] = xsimd::fma(weight, batch::load_aligned(src + t * lanes), part[t]);
+            });
+        }
+        add_shifted<Arch, T>(acc, part, m);
+    }
+    if (e && !e->is_identity() && channel >= 0) {
+        const batch scale(e->scale ? e->scale[channel] : 1.0f);
+        const batch bias(e->bias ? e->bias[channel] : 0.0f);
+        static_for<T>(
+            [&](auto t) { acc[t] = activate<Arch>(xsimd::fma(acc[t], scale, bias), e->act); });
+    }
+    static_for<T>([&](auto t) { acc[t].store_aligned(out + t * lanes); });
+}
+
 // All chunks and tiles of blocks first, first + step, ... of one packed image.
 template <class Arch, std::size_t T, class Offset>
 void sparse_conv2d_blocks(const sparse_conv2d_weights& w, const Offset* offsets,
@@ -245,6 +321,15 @@ void sparse_conv2d_blocks(const sparse_conv2d_weights& w, const Offset* offsets,
                 if (empty) continue;
             }
             float* rows = grid + b * static_cast<index_t>(R) * w.grid_stride;
+            if constexpr (R == 1) {
+                if (!w.tap_shifts.empty()) {
+                    for (index_t t = 0; t < w.tiles; ++t)
+                        sparse_grouped_tile<Arch, T>(
+                            chunk + t * tile_span, w.values.data(), offsets, seg, w.tap_shifts,
+                            rows + t * tile_span, k == 0, last ? &e : nullptr, w.row_order[b]);
+                    continue;
+                }
+            }
             for (index_t t = 0; t < w.tiles; ++t)
                 sparse_block_tile<Arch, R, T>(chunk + t * tile_span, w.values.data(), offsets, seg,
                                               rows + t * tile_span, w.grid_stride, k == 0,

@@ -26,6 +26,10 @@ struct sparse_conv2d_options {
     index_t lanes = static_cast<index_t>(xsimd::batch<float>::size);
     // Store 32-bit offsets even when 16-bit ones fit (for tests and measurements).
     bool force_wide_offsets = false;
+    // Aligned tap groups (see sparse_conv2d_weights): a row's taps that share one
+    // misalignment are accumulated from aligned loads and shifted into place once, when
+    // the layout allows it and at least this many of them fall in one chunk; 0 = never.
+    index_t min_group_entries = 2;
 };
 
 namespace detail {
@@ -39,6 +43,7 @@ constexpr index_t sparse_block_rows(index_t tile_vectors) {
 }
 inline constexpr index_t sparse_max_tile_vectors = 16;
 inline constexpr index_t sparse_max_block_rows = 4;
+inline constexpr index_t sparse_max_tap_groups = 7;
 
 }  // namespace detail
 
@@ -113,11 +118,23 @@ struct sparse_conv2d_weights : sparse_input_layout {
         index_t start = 0;   // into values/offsets
         index_t common = 0;  // interleaved entries per row
         std::array<std::int32_t, detail::sparse_max_block_rows> tail{};  // extra entries per row
+        // With tap_shifts: the row's last entries, group i holding group_size[i] entries
+        // whose offset is tap_shifts[i] past a multiple of lanes (the rest come first).
+        std::array<std::int32_t, detail::sparse_max_tap_groups> group_size{};
     };
 
     index_t block_rows = 0;
     index_t chunk_channels = 0, chunks = 0, blocks = 0;
     bool wide = false;
+    // Aligned tap groups, one row per block only. An entry whose offset is m > 0 floats
+    // past a multiple of lanes makes every load of its tile straddle two cache lines
+    // (on AVX-512 a load is a whole line). When every chunk starts on a vector and the m
+    // lanes a shift pushes out of a tile are discarded grid columns, the entries of one
+    // m are accumulated from aligned loads at offset - m into their own registers, which
+    // are then shifted by m lanes into the row's accumulators: one shuffle per vector
+    // per group instead of one straddling load per vector per entry. tap_shifts lists
+    // the usable m (ascending); empty when the layout does not allow it.
+    std::vector<index_t> tap_shifts;
     std::vector<float> values;
     std::vector<std::uint16_t> offsets16;
     std::vector<std::uint32_t> offsets32;
@@ -201,6 +218,7 @@ struct sparse_conv2d_weights : sparse_input_layout {
         std::stable_sort(order.begin(), order.end(),
                          [&](index_t a, index_t b) { return row_nnz[a] > row_nnz[b]; });
         const index_t rows = w.block_rows;
+        if (options.min_group_entries > 0) w.tap_shifts = usable_tap_shifts(w);
         w.blocks = (cout + rows - 1) / rows;
         w.row_order.assign(static_cast<std::size_t>(w.blocks * rows), -1);
         std::copy(order.begin(), order.end(), w.row_order.begin());
@@ -235,6 +253,8 @@ struct sparse_conv2d_weights : sparse_input_layout {
                     common = common < 0 ? n : std::min(common, n);
                 }
                 segment& seg = w.segments[kc * w.blocks + b];
+                if (!w.tap_shifts.empty())
+                    seg.group_size = w.group_entries(entries[0], options.min_group_entries);
                 seg.start = static_cast<index_t>(w.values.size());
                 seg.common = common;
                 for (index_t j = 0; j < common; ++j)
@@ -265,6 +285,55 @@ struct sparse_conv2d_weights : sparse_input_layout {
             }
         }
         return w;
+    }
+
+    // The shifts m that aligned tap groups can use on this layout (see tap_shifts): a
+    // shift pushes the first m lanes of the vector after each tile's end into that
+    // tile's last m positions, which must be discarded columns or past the grid.
+    static std::vector<index_t> usable_tap_shifts(const sparse_conv2d_weights& w) {
+        const conv2d_geometry& g = w.geometry;
+        std::vector<index_t> shifts;
+        if (w.block_rows != 1 || w.lanes < 2 || w.channel_stride % w.lanes != 0) return shifts;
+        const index_t tile_span = w.tile_vectors * w.lanes, out_w = g.out_w();
+        std::vector<bool> used(static_cast<std::size_t>(w.lanes), false);
+        for (index_t ky = 0; ky < g.kernel_h; ++ky)
+            for (index_t kx = 0; kx < g.kernel_w; ++kx)
+                used[static_cast<std::size_t>(w.tap_offset(ky, kx) % w.lanes)] = true;
+        for (index_t m = 1; m < w.lanes; ++m) {
+            if (!used[static_cast<std::size_t>(m)]) continue;
+            bool discarded = true;
+            for (index_t t = 1; t <= w.tiles && discarded; ++t)
+                for (index_t p = t * tile_span - m; p < t * tile_span; ++p)
+                    discarded = discarded && (p >= w.positions() || p % w.wq >= out_w);
+            if (discarded && static_cast<index_t>(shifts.size()) < detail::sparse_max_tap_groups)
+                shifts.push_back(m);
+        }
+        return shifts;
+    }
+
+    // Reorders one row's (value, offset) entries of a chunk, ascending offsets: first
+    // those loaded as they are, then one group per tap shift with at least
+    // `min_entries` entries. Returns the group sizes.
+    std::array<std::int32_t, detail::sparse_max_tap_groups> group_entries(
+        std::vector<std::pair<float, index_t>>& list, index_t min_entries) const {
+        const auto group_of = [&](index_t offset) -> index_t {
+            const auto it = std::find(tap_shifts.begin(), tap_shifts.end(), offset % lanes);
+            return it == tap_shifts.end() ? -1 : static_cast<index_t>(it - tap_shifts.begin());
+        };
+        std::array<index_t, detail::sparse_max_tap_groups> count{};
+        for (const auto& entry : list)
+            if (const index_t i = group_of(entry.second); i >= 0) ++count[i];
+        const auto key = [&](index_t offset) {
+            const index_t i = group_of(offset);
+            return i >= 0 && count[i] >= min_entries ? i : index_t{-1};
+        };
+        std::stable_sort(list.begin(), list.end(), [&](const auto& a, const auto& b) {
+            return key(a.second) < key(b.second);
+        });
+        std::array<std::int32_t, detail::sparse_max_tap_groups> sizes{};
+        for (std::size_t i = 0; i < sizes.size(); ++i)
+            if (count[i] >= min_entries) sizes[i] = static_cast<std::int32_t>(count[i]);
+        return sizes;
     }
 
     // The dense OIHW weight these nonzeros came from (zeros where nothing is stored).
