@@ -283,10 +283,9 @@ inline void sparse_grouped_tile(const float* in, const float* values, const Offs
         if (count == 0) continue;
         batch part[T];
         static_for<T>([&](auto t) { part[t] = batch(0.0f); });
-        const float* base = in - m;  // offset - m is a multiple of lanes
         for (index_t j = 0; j < count; ++j, ++v, ++o) {
             const batch weight(*v);
-            const float* src = base + *o;
+            const float* src = in + (static_cast<index_t>(*o) - m);  // a multiple of lanes
             static_for<T>([&](auto t) {
                 part[t] = xsimd::fma(weight, batch::load_aligned(src + t * lanes), part[t]);
             });
