@@ -97,13 +97,60 @@ class pruner {
     void prune_to(Model& model, mask_set<Granularity>& masks, index_t total,
                   const resolved_budget& r) {
         masks.check(model, "pruner");
-        BPR_REQUIRE(r.floor.size() == masks.size(), "pruner: resolved budget has ", r.floor.size(),
-                    " layers, mask set ", masks.size());
         std::vector<std::size_t> indices;
         for (const auto& e : masks)
             indices.push_back(e.index);
         std::vector<std::vector<double>> scores;
         criterion.score(model, std::span<const std::size_t>(indices), scores);
+        keep_best(masks, scores, total, r);
+        masks.apply(model);
+    }
+
+    // Runs the schedule from the current masks to budget `b`: prune to each target,
+    // then call fine_tune(round, masks) (train with masks.mask_grads/mask_state).
+    template <typename Model, typename FineTune>
+    prune_result run(Model& model, mask_set<Granularity>& masks, const budget& b,
+                     FineTune&& fine_tune) {
+        prune_result result;
+        result.budget = resolve(model, masks, b);
+        const resolved_budget& r = result.budget;
+        const double start = masks.sparsity();
+        const auto targets = schedule.targets(start, std::max(start, r.sparsity()));
+        // Targets become keep counts; the first that reaches the budget's count is the
+        // last round (a sparsity target and its floor-rounded count agree exactly).
+        std::vector<index_t> totals;
+        for (std::size_t round = 0; round < targets.size(); ++round) {
+            const index_t k = keep_count_for_sparsity(targets[round], r.total);
+            totals.push_back(std::min(std::max(k, r.nonzeros), masks.nonzeros()));
+            if (k <= r.nonzeros || round + 1 == targets.size()) {
+                totals.back() = r.nonzeros;
+                break;
+            }
+        }
+        for (std::size_t round = 0; round < totals.size(); ++round) {
+            const index_t total = totals[round];
+            prune_to(model, masks, total, r);
+            result.rounds.push_back({round, targets[round], masks.nonzeros(), masks.sparsity()});
+            fine_tune(round, std::as_const(masks));
+        }
+        return result;
+    }
+
+    // The same without fine-tuning (e.g. one-shot pruning before a separate run).
+    template <typename Model>
+    prune_result run(Model& model, mask_set<Granularity>& masks, const budget& b) {
+        return run(model, masks, b, [](std::size_t, const mask_set<Granularity>&) {});
+    }
+
+  private:
+    // The model-free half of prune_to: allocates `total` weights from every layer's
+    // scores and sets the masks' bits. Apart from prune_to so that it is compiled once
+    // per pruner type, not once per pruner type and model (bpr-prune offers 36 pruners for
+    // each of 6 model types).
+    void keep_best(mask_set<Granularity>& masks, const std::vector<std::vector<double>>& scores,
+                   index_t total, const resolved_budget& r) {
+        BPR_REQUIRE(r.floor.size() == masks.size(), "pruner: resolved budget has ", r.floor.size(),
+                    " layers, mask set ", masks.size());
         BPR_REQUIRE(scores.size() == masks.size(), "pruner: criterion ", Criterion::name,
                     " returned ", scores.size(), " score tensors for ", masks.size(), " layers");
 
@@ -160,43 +207,6 @@ class pruner {
         }
         BPR_REQUIRE(kept_total <= total, "pruner: kept ", kept_total, " weights, budget ", total,
                     " (the guards' floors need more than the budget at this granularity)");
-        masks.apply(model);
-    }
-
-    // Runs the schedule from the current masks to budget `b`: prune to each target,
-    // then call fine_tune(round, masks) (train with masks.mask_grads/mask_state).
-    template <typename Model, typename FineTune>
-    prune_result run(Model& model, mask_set<Granularity>& masks, const budget& b,
-                     FineTune&& fine_tune) {
-        prune_result result;
-        result.budget = resolve(model, masks, b);
-        const resolved_budget& r = result.budget;
-        const double start = masks.sparsity();
-        const auto targets = schedule.targets(start, std::max(start, r.sparsity()));
-        // Targets become keep counts; the first that reaches the budget's count is the
-        // last round (a sparsity target and its floor-rounded count agree exactly).
-        std::vector<index_t> totals;
-        for (std::size_t round = 0; round < targets.size(); ++round) {
-            const index_t k = keep_count_for_sparsity(targets[round], r.total);
-            totals.push_back(std::min(std::max(k, r.nonzeros), masks.nonzeros()));
-            if (k <= r.nonzeros || round + 1 == targets.size()) {
-                totals.back() = r.nonzeros;
-                break;
-            }
-        }
-        for (std::size_t round = 0; round < totals.size(); ++round) {
-            const index_t total = totals[round];
-            prune_to(model, masks, total, r);
-            result.rounds.push_back({round, targets[round], masks.nonzeros(), masks.sparsity()});
-            fine_tune(round, std::as_const(masks));
-        }
-        return result;
-    }
-
-    // The same without fine-tuning (e.g. one-shot pruning before a separate run).
-    template <typename Model>
-    prune_result run(Model& model, mask_set<Granularity>& masks, const budget& b) {
-        return run(model, masks, b, [](std::size_t, const mask_set<Granularity>&) {});
     }
 };
 
