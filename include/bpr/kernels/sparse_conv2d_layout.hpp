@@ -15,6 +15,16 @@
 
 namespace bpr::kernels {
 
+namespace detail {
+// Whether the kernel's lane shift for aligned tap groups (add_shifted) is one permute
+// per vector: with AVX-512 only; elsewhere it goes through memory.
+#if defined(__AVX512F__)
+inline constexpr bool native_lane_shift = xsimd::batch<float>::size == 16;
+#else
+inline constexpr bool native_lane_shift = false;
+#endif
+}  // namespace detail
+
 // Knobs of sparse_conv2d_weights::pack; the defaults are what the benchmarks chose.
 struct sparse_conv2d_options {
     // Input channels per chunk; 0 picks the larger of "fits in l1_bytes" and "gives each
@@ -29,7 +39,9 @@ struct sparse_conv2d_options {
     // Aligned tap groups (see sparse_conv2d_weights): a row's taps that share one
     // misalignment are accumulated from aligned loads and shifted into place once, when
     // the layout allows it and at least this many of them fall in one chunk; 0 = never.
-    index_t min_group_entries = 2;
+    // By default only where the shift is a permute: through memory (AVX2) the groups made
+    // the 256x256@14x14 layer 8-16% slower on a Zen 3 (docs/sparse_kernels.md).
+    index_t min_group_entries = detail::native_lane_shift ? 2 : 0;
 };
 
 namespace detail {
