@@ -28,11 +28,11 @@ if(TARGET bpr_example_infer AND TARGET bpr_example_prune AND TARGET bpr_example_
                      -P ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/run_infer_zoo.cmake)
     set_tests_properties("${name}" PROPERTIES LABELS "integration" TIMEOUT 600)
   endfunction()
+  # DenseNet-121 went through the three programs too (95%, 121 layers, 32 images) until
+  # session 16: 51-70 s, the suite's longest test. Its concat blocks are covered by the
+  # engine's unit tests (tests/infer/engine_test.cpp), the programs' path by the one below.
   # At 95% without fine-tuning, EfficientNet-B0 (1 epoch on 128 images) gave the same
   # logits on every image, matched exactly (difference 0): nothing was being compared,
   # so it is pruned to 50%.
-  # DenseNet-121 went through the three programs too (95%, 121 layers, 32 images) until
-  # session 16: 51-70 s, the suite's longest test. Its concat blocks are covered by the
-  # engine's unit tests (tests/infer/engine_test.cpp), the programs' path by this one.
   bpr_zoo_infer_test(efficientnet_b0 50% 49 200)
 endif()

@@ -97,6 +97,8 @@ class pruner {
     void prune_to(Model& model, mask_set<Granularity>& masks, index_t total,
                   const resolved_budget& r) {
         masks.check(model, "pruner");
+        BPR_REQUIRE(r.floor.size() == masks.size(), "pruner: resolved budget has ", r.floor.size(),
+                    " layers, mask set ", masks.size());
         std::vector<std::size_t> indices;
         for (const auto& e : masks)
             indices.push_back(e.index);
@@ -149,8 +151,6 @@ class pruner {
     // each of 6 model types).
     void keep_best(mask_set<Granularity>& masks, const std::vector<std::vector<double>>& scores,
                    index_t total, const resolved_budget& r) {
-        BPR_REQUIRE(r.floor.size() == masks.size(), "pruner: resolved budget has ", r.floor.size(),
-                    " layers, mask set ", masks.size());
         BPR_REQUIRE(scores.size() == masks.size(), "pruner: criterion ", Criterion::name,
                     " returned ", scores.size(), " score tensors for ", masks.size(), " layers");
 
