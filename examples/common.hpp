@@ -27,6 +27,7 @@
 #include "bpr/io/checkpoint.hpp"
 #include "bpr/io/data_section.hpp"
 #include "bpr/nn/models/catalog.hpp"
+#include "zoo.hpp"
 
 namespace bpr_examples {
 
@@ -255,11 +256,19 @@ inline std::vector<std::string> zoo_model_names() {
     return {bpr::models::model_names.begin(), bpr::models::model_names.end()};
 }
 
-// Builds the zoo model `name` for the data (model_input_of) and returns f(model). Each model
-// is its own type, so f is instantiated once per model: that is most of a program's
-// compile time.
+// Builds the zoo model `name` for the data (model_input_of) and returns f(model), with
+// the model behind bpr::any_layer (examples/zoo.hpp): f is compiled once, not once
+// per model type. Link the program with bpr_example_zoo.
 template <typename F>
 int with_zoo_model(const std::string& name, const model_input& in, F&& f) {
+    zoo::model model = zoo::make_model(name, {in.channels, in.size, in.classes});
+    return std::forward<F>(f)(model);
+}
+
+// As with_zoo_model, with the model's own type, for code that walks the model's structure
+// (bpr-infer's infer::compile): f is instantiated once per model type.
+template <typename F>
+int with_typed_zoo_model(const std::string& name, const model_input& in, F&& f) {
     return bpr::models::with_model(name, {in.channels, in.size, in.classes}, std::forward<F>(f));
 }
 

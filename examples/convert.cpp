@@ -23,11 +23,9 @@
 #include "bpr/io/checkpoint.hpp"
 #include "bpr/io/safetensors.hpp"
 #include "bpr/io/sparse_model.hpp"
-#include "bpr/nn/models/lenet.hpp"
-#include "bpr/nn/models/resnet.hpp"
-#include "bpr/nn/models/vgg.hpp"
 #include "bpr/prune/pruner.hpp"
 #include "bpr/sparse/budget.hpp"
+#include "zoo.hpp"
 
 namespace {
 
@@ -121,19 +119,14 @@ int main(int argc, char** argv) {
         }
         const options o = parse(argc, argv);
         const std::string& name = o.need("--model");
-        if (name == "lenet5") {
-            auto model = bpr::models::lenet5<float>(1, 28, 10);
-            run(model, o);
-        } else if (name == "resnet20") {
-            auto model = bpr::models::resnet20<float>(3, 10);
-            run(model, o);
-        } else if (name == "vgg16") {
-            auto model = bpr::models::vgg16<float>(3, 10, 32);
-            run(model, o);
-        } else {
-            bpr::detail::fail("bpr-convert: --model is '", name,
-                              "', expected lenet5, resnet20 or vgg16");
-        }
+        // Behind bpr::any_layer (examples/zoo.hpp): run() is compiled once for the three.
+        BPR_REQUIRE(name == "lenet5" || name == "resnet20" || name == "vgg16",
+                    "bpr-convert: --model is '", name, "', expected lenet5, resnet20 or vgg16");
+        const bpr::models::model_spec spec =
+            name == "lenet5" ? bpr::models::model_spec{.in_channels = 1, .image_size = 28}
+                             : bpr::models::model_spec{};
+        bpr_examples::zoo::model model = bpr_examples::zoo::make_model(name, spec);
+        run(model, o);
         return 0;
     } catch (const bpr::error& e) {
         std::fprintf(stderr, "bpr-convert: %s\n%s", e.what(), usage);

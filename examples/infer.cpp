@@ -386,7 +386,7 @@ int main(int argc, char** argv) {
         data.test = spread_images(std::move(data.test), s.limit);
         // Built for the data as bpr-prune and bpr-regrow build it, so their files fit.
         const model_input in = model_input_of(data, s.data);
-        return with_zoo_model(s.model, in,
+        return with_typed_zoo_model(s.model, in,
                               [&](auto& model) { return run(s, std::move(model), data); });
     } catch (const bpr::error& e) {
         std::fprintf(stderr, "bpr-infer: %s\n", e.what());

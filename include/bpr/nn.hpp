@@ -2,6 +2,7 @@
 // bpr nn: the layer contract, layers, composition blocks, loss and initialisation.
 // The model zoo is in "bpr/nn/models.hpp".
 #include "bpr/nn/activation.hpp"
+#include "bpr/nn/any_layer.hpp"
 #include "bpr/nn/batchnorm.hpp"
 #include "bpr/nn/concat.hpp"
 #include "bpr/nn/conv2d.hpp"
