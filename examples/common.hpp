@@ -265,13 +265,6 @@ int with_zoo_model(const std::string& name, const model_input& in, F&& f) {
     return std::forward<F>(f)(model);
 }
 
-// As with_zoo_model, with the model's own type, for code that walks the model's structure
-// (bpr-infer's infer::compile): f is instantiated once per model type.
-template <typename F>
-int with_typed_zoo_model(const std::string& name, const model_input& in, F&& f) {
-    return bpr::models::with_model(name, {in.channels, in.size, in.classes}, std::forward<F>(f));
-}
-
 // The training augmentation of every example program's --augment: a random crop of the
 // image padded by 4 pixels (2 below 32x32, e.g. 28x28 Fashion-MNIST) and a random flip.
 inline bpr::data::augmentation standard_augmentation(const bpr::data::dataset& train) {

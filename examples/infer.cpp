@@ -27,7 +27,9 @@
 #include "bpr/data/image_folder.hpp"
 #include "bpr/data/split.hpp"
 #include "bpr/data/transforms.hpp"
-#include "bpr/infer.hpp"
+#include "bpr/infer/builder.hpp"
+#include "bpr/infer/crossover.hpp"
+#include "bpr/infer/engine.hpp"
 #include "bpr/io/atomic_file.hpp"
 #include "bpr/io/checkpoint.hpp"
 #include "bpr/io/json.hpp"
@@ -178,8 +180,7 @@ bpr::index_t argmax(const float* row, bpr::index_t n) {
     return best;
 }
 
-template <typename Model>
-int run(const settings& s, Model model, const data_pair& data) {
+int run(const settings& s, zoo::model& model, const data_pair& data) {
     using clock = std::chrono::steady_clock;
     // A checkpoint is parsed once: its record of the split here, its weights below.
     std::optional<bpr::checkpoint_file> checkpoint;
@@ -203,7 +204,7 @@ int run(const settings& s, Model model, const data_pair& data) {
                                         data.test.width()};
     bpr::infer::compile_options options;
     options.max_batch = s.batch, options.policy = s.policy, options.paths = s.paths;
-    auto engine = bpr::infer::compile(model, input, options);
+    auto engine = zoo::compile_engine(model, input, options);
     const bpr::index_t classes = engine.output_shape().size();
     if (data.test.num_classes > 0 && classes != data.test.num_classes)
         bpr::detail::fail("bpr-infer: the model has ", classes, " outputs but ", data.test.source,
@@ -272,7 +273,7 @@ int run(const settings& s, Model model, const data_pair& data) {
     // Latency: one image per call, on an engine sized for one image.
     options.max_batch = 1;
     if (!s.paths_batch1.empty()) options.paths = s.paths_batch1;
-    auto single = bpr::infer::compile(model, input, options);
+    auto single = zoo::compile_engine(model, input, options);
     if (!s.quiet) std::printf("paths %s (batch 1)\n", single.paths().c_str());
     const bpr::index_t timed = std::min(count, s.latency_images);
     double latency_ms = std::nan(""), latency_cpu_ms = std::nan("");
@@ -386,8 +387,7 @@ int main(int argc, char** argv) {
         data.test = spread_images(std::move(data.test), s.limit);
         // Built for the data as bpr-prune and bpr-regrow build it, so their files fit.
         const model_input in = model_input_of(data, s.data);
-        return with_typed_zoo_model(s.model, in,
-                              [&](auto& model) { return run(s, std::move(model), data); });
+        return with_zoo_model(s.model, in, [&](zoo::model& model) { return run(s, model, data); });
     } catch (const bpr::error& e) {
         std::fprintf(stderr, "bpr-infer: %s\n", e.what());
         return 1;

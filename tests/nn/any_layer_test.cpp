@@ -120,6 +120,16 @@ TEST_CASE("any_layer copies deeply and forwards set_sparse_density", "[nn][any_l
     CHECK_THROWS_WITH(bpr::set_sparse_density(copy, 1.5),
                       Catch::Contains("density must be in [0, 1], got 1.5"));
 
+    // target<L>() gives the held layer back, only as its own type.
+    REQUIRE(original.target<small_net<float>>() != nullptr);
+    CHECK(original.target<bpr::relu<float>>() == nullptr);
+    bpr::visit_params(*original.target<small_net<float>>(),
+                      [](std::size_t, const std::string&, auto& p) { p.value.fill(2.0f); });
+    bpr::visit_params(original, [](std::size_t, const std::string&, auto& p) {
+        for (float v : p.value)
+            CHECK(v == 2.0f);
+    });
+
     bpr::any_layer<float> moved = std::move(copy);
     CHECK(bpr::count_params(moved) == bpr::count_params(original));
     // NOLINTNEXTLINE(bugprone-use-after-move): the moved-from wrapper's error is the point

@@ -53,7 +53,7 @@ class function_ref<R(Args...)> {
 // build theirs in examples/zoo.cpp).
 // Costs one indirect call per forward or backward of the whole model.
 // Limits: code that walks a model's structure by type (infer::compile, visit_layers
-// looking for conv2d) sees one opaque layer; give it the concrete model instead.
+// looking for conv2d) sees one opaque layer; give it the concrete model (target<L>()).
 template <typename T>
 class any_layer {
   public:
@@ -99,6 +99,14 @@ class any_layer {
 
     // Sets the sparse-kernel density of every conv2d inside (see conv2d::set_sparse_density).
     void set_sparse_density(double density) { checked().set_sparse_density(density); }
+
+    // The held layer if it is an L, else nullptr (as std::any_cast): for code that needs
+    // the concrete type back, e.g. to compile an inference engine from it.
+    template <layer L>
+    requires std::is_same_v<typename L::value_type, T> L* target() noexcept {
+        auto* held = dynamic_cast<holder<L>*>(self_.get());
+        return held != nullptr ? &held->wrapped : nullptr;
+    }
 
   private:
     struct concept_base {
