@@ -175,10 +175,19 @@ void to_phase_planes(const conv2d_geometry& g, const direct_plan<T>& plan, const
     std::fill(buffer + planes_end, buffer + plan.buffer, T(0));
 }
 
+// Whether the target has 32 vector registers (AVX-512, AArch64) rather than 16 (AVX2,
+// SSE): the register tiles below are sized for it.
+#if defined(__AVX512F__) || defined(__aarch64__)
+inline constexpr bool wide_register_file = true;
+#else
+inline constexpr bool wide_register_file = false;
+#endif
+
 // Output-channel block and vectors per step of the forward kernel: OB x R accumulators
-// plus R input vectors stay within the 32 vector registers of AVX-512 (16 of AVX2
-// spill a little, which still beats im2col).
-inline constexpr index_t forward_block = 8;
+// plus R input vectors and one broadcast weight stay within the register file.
+// With 16 registers, 8 x 3 spilled: ResNet-20 trained at 196 images/s on a Zen 3 (AVX2)
+// against 261 with 4 x 3 (docs/benchmarks.md, session 17); 4 x 2 and 6 x 2 were level.
+inline constexpr index_t forward_block = wide_register_file ? 8 : 4;
 inline constexpr index_t forward_vectors = 3;
 
 // out[o][q .. q + R * lanes) = sum over taps of packed[t][o] * x[offset[t] + q ...].
@@ -407,11 +416,12 @@ void conv2d_direct_backward_weight(const conv2d_geometry& g, const T* input, con
     const detail::direct_plan<T> plan(g);
     const index_t taps = g.patch_size();
     // Output channels padded to whole vectors; OV vectors per block, TB taps per block:
-    // OV * TB = 24 accumulators.
+    // OV * TB = 24 accumulators with 32 registers, 12 with 16.
     const index_t channels = detail::ceil_div(g.out_channels, lanes) * lanes;
     const index_t channel_vectors = channels / lanes;
-    const int ov = channel_vectors % 4 == 0 ? 4 : channel_vectors % 2 == 0 ? 2 : 1;
-    const index_t tb = ov == 1 ? 12 : 24 / ov;
+    constexpr bool wide = detail::wide_register_file;
+    const int ov = wide && channel_vectors % 4 == 0 ? 4 : channel_vectors % 2 == 0 ? 2 : 1;
+    const index_t tb = !wide ? 12 / ov : ov == 1 ? 12 : 24 / ov;
     const index_t padded_taps = detail::ceil_div(taps, tb) * tb;
     // Padded taps read offset 0 and land in discarded partial rows.
     std::vector<index_t> offsets(plan.offsets);
@@ -445,15 +455,24 @@ void conv2d_direct_backward_weight(const conv2d_geometry& g, const T* input, con
                 for (index_t o = 0; o < g.out_channels; ++o)
                     target[o] = source[o * spatial + y * ow + xx];
             }
-        if (ov == 4)
-            detail::direct_weight_image<T, 4, 6>(x, offsets.data(), padded_taps, gout_t, channels,
-                                                 positions, partial);
-        else if (ov == 2)
-            detail::direct_weight_image<T, 2, 12>(x, offsets.data(), padded_taps, gout_t, channels,
-                                                  positions, partial);
-        else
-            detail::direct_weight_image<T, 1, 12>(x, offsets.data(), padded_taps, gout_t, channels,
-                                                  positions, partial);
+        if constexpr (wide) {
+            if (ov == 4)
+                detail::direct_weight_image<T, 4, 6>(x, offsets.data(), padded_taps, gout_t,
+                                                     channels, positions, partial);
+            else if (ov == 2)
+                detail::direct_weight_image<T, 2, 12>(x, offsets.data(), padded_taps, gout_t,
+                                                      channels, positions, partial);
+            else
+                detail::direct_weight_image<T, 1, 12>(x, offsets.data(), padded_taps, gout_t,
+                                                      channels, positions, partial);
+        } else {
+            if (ov == 2)
+                detail::direct_weight_image<T, 2, 6>(x, offsets.data(), padded_taps, gout_t,
+                                                     channels, positions, partial);
+            else
+                detail::direct_weight_image<T, 1, 12>(x, offsets.data(), padded_taps, gout_t,
+                                                      channels, positions, partial);
+        }
     });
     std::fill(grad_weight, grad_weight + g.out_channels * taps, T(0));
     for (int i = 0; i < thread_count; ++i) {
