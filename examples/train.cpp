@@ -62,6 +62,8 @@ Trains a model and reports its test accuracy.
   --warmup N        linear warm-up epochs before the schedule (default 0)
   --label-smoothing X  (default 0)
   --augment         random crop (pad 4, or 2 below 32 px) and horizontal flip
+  --cutout N        also set an N x N square at a random centre to the mean (Cutout,
+                    DeVries & Taylor 2017: 16 on CIFAR-10; default 0, off)
   --val N           carve N training images out as a validation set (default 0); the
                     best epoch is then chosen on it and its weights are kept
   --val-seed N      seed of that split (default 1); the checkpoint records it, with
@@ -99,6 +101,7 @@ struct settings {
     std::int64_t warmup = 0;
     double label_smoothing = 0.0;
     bool augment = false;
+    int cutout = 0;
     bpr::index_t validation = 0;
     std::uint64_t val_seed = 1, seed = 1;
     int threads = 2;
@@ -127,6 +130,7 @@ settings parse(int argc, char** argv) {
         .integer("--warmup", s.warmup, 0)
         .number("--label-smoothing", s.label_smoothing)
         .toggle("--augment", s.augment)
+        .integer("--cutout", s.cutout, 0)
         .integer("--val", s.validation, 0)
         .integer("--val-seed", s.val_seed, 0)
         .integer("--seed", s.seed, 0)
@@ -172,6 +176,7 @@ int run(const settings& s, Model& model, Optimizer& opt, const data_pair& data,
     bpr::data::loader_options loader{
         .batch_size = s.batch, .shuffle = true, .seed = s.seed, .norm = norm};
     if (s.augment) loader.augment = standard_augmentation(train_set);
+    loader.augment.cutout = s.cutout;
     bpr::data::batch_loader train(train_set, loader);
 
     const bpr::any_schedule schedule = make_schedule(s, lr, train.batches_per_epoch());
@@ -322,6 +327,7 @@ int run(const settings& s, Model& model, Optimizer& opt, const data_pair& data,
             .set("warmup", s.warmup)
             .set("batch", static_cast<std::int64_t>(s.batch))
             .set("augment", s.augment)
+            .set("cutout", s.cutout)
             .set("validation_images", static_cast<std::int64_t>(s.validation))
             .set("val_seed", static_cast<std::int64_t>(s.val_seed))
             .set("seed", static_cast<std::int64_t>(s.seed))

@@ -126,6 +126,42 @@ TEST_CASE("batch loader augmentation is deterministic for (seed, epoch) and thre
     CHECK(padded);
 }
 
+TEST_CASE("batch loader cutout: one square of the mean per image, reproducible",
+          "[data][batch_loader]") {
+    // Normalized so that no pixel of these images maps to exactly 0: every 0.0f in a
+    // batch is cut out.
+    const auto d = numbered(12, 8);
+    bpr::data::loader_options options{.batch_size = 12,
+                                      .seed = 4,
+                                      .norm = {{0.001f, 0.001f, 0.001f}, {1.0f, 1.0f, 1.0f}},
+                                      .augment = {.pad = 1, .flip = true, .cutout = 3}};
+    bpr::data::batch_loader loader(d, options);
+    const auto values = epoch_values(loader, 0);
+    CHECK(epoch_values(loader, 0) == values);
+    auto without = options;
+    without.augment.cutout = 0;
+    bpr::data::batch_loader plain(d, without);
+    const auto reference = epoch_values(plain, 0);
+    int cut_images = 0;
+    for (index_t i = 0; i < 12; ++i) {
+        int zeros = 0;
+        for (index_t k = 0; k < 3 * 64; ++k) {
+            const float v = values[static_cast<std::size_t>(i * 192 + k)];
+            if (v == 0.0f) {
+                ++zeros;
+            } else {
+                // Outside the square the image is the one drawn without cutout.
+                CHECK(v == reference[static_cast<std::size_t>(i * 192 + k)]);
+            }
+        }
+        // A 3x3 square clipped at the border: 1 to 9 cells, the same in 3 channels.
+        CHECK(zeros % 3 == 0);
+        CHECK(zeros <= 27);
+        cut_images += zeros > 0;
+    }
+    CHECK(cut_images == 12);  // the centre is always inside, so some cell always is
+}
+
 TEST_CASE("batch loader validates its options", "[data][batch_loader]") {
     const auto d = numbered(4);
     using Catch::Matchers::Contains;
@@ -134,6 +170,8 @@ TEST_CASE("batch loader validates its options", "[data][batch_loader]") {
     CHECK_THROWS_WITH(bpr::data::batch_loader(d, {.norm = {{0.5f}, {0.5f}}}),
                       Contains("1 channels") && Contains("have 3"));
     CHECK_THROWS_WITH(bpr::data::batch_loader(d, {.augment = {.pad = -1}}), Contains("pad is -1"));
+    CHECK_THROWS_WITH(bpr::data::batch_loader(d, {.augment = {.cutout = -3}}),
+                      Contains("numbered") && Contains("cutout is -3"));
     bpr::data::batch_loader loader(d, {.batch_size = 2});
     bpr::data::batch b;
     CHECK_THROWS_WITH(loader.load(2, b), Contains("batch 2 is outside [0, 2)"));

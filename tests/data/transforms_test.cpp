@@ -1,6 +1,7 @@
 #include "bpr/data/transforms.hpp"
 
 #include <catch2/catch.hpp>
+#include <set>
 
 using bpr::index_t;
 
@@ -100,6 +101,81 @@ TEST_CASE("augmentation draws are deterministic and cover the range", "[data][tr
     CHECK((none.dy == 0 && none.dx == 0 && !none.flip));
     bpr::data::draw(settings, d);
     CHECK(c() == d());
+}
+
+TEST_CASE("cutout zeroes a square clipped at the border, after crop and flip",
+          "[data][transforms]") {
+    // 2 channels 4x5 with raw-byte tables: every converted pixel is >= 1 unless cut out.
+    std::uint8_t image[40];
+    for (int i = 0; i < 40; ++i)
+        image[i] = static_cast<std::uint8_t>(i + 1);
+    bpr::data::normalization identity;
+    auto tables = identity.lookup_tables(2);
+    for (auto& table : tables)
+        for (int p = 0; p < 256; ++p)
+            table[static_cast<std::size_t>(p)] = static_cast<float>(p);
+    float out[40];
+    auto zeros_at = [&](int c) {
+        std::set<std::pair<int, int>> cells;
+        for (int y = 0; y < 4; ++y)
+            for (int x = 0; x < 5; ++x)
+                if (out[(c * 4 + y) * 5 + x] == 0.0f) cells.insert({y, x});
+        return cells;
+    };
+
+    // Inside: rows 1-2, columns 2-3 in both channels; the rest keeps its values.
+    bpr::data::convert_image(image, 2, 4, 5, tables, {.cut_top = 1, .cut_left = 2, .cut_size = 2},
+                             out);
+    const std::set<std::pair<int, int>> inside{{1, 2}, {1, 3}, {2, 2}, {2, 3}};
+    CHECK(zeros_at(0) == inside);
+    CHECK(zeros_at(1) == inside);
+    CHECK(out[0] == 1);
+    CHECK(out[20 + 19] == 40);
+
+    // Past the top-left corner: only the part inside the image.
+    bpr::data::convert_image(image, 2, 4, 5, tables, {.cut_top = -2, .cut_left = -1, .cut_size = 3},
+                             out);
+    CHECK(zeros_at(1) == std::set<std::pair<int, int>>{{0, 0}, {0, 1}});
+    // Wholly outside: nothing.
+    bpr::data::convert_image(image, 2, 4, 5, tables, {.cut_top = 4, .cut_left = 0, .cut_size = 3},
+                             out);
+    CHECK(zeros_at(0).empty());
+
+    // The square is placed on the output grid, after flip: column 0 of the output is
+    // input column 4 (value 5 in row 0), and it is the one zeroed.
+    bpr::data::convert_image(image, 2, 4, 5, tables,
+                             {.flip = true, .cut_top = 0, .cut_left = 0, .cut_size = 1}, out);
+    CHECK(out[0] == 0);
+    CHECK(out[1] == 4);
+}
+
+TEST_CASE("cutout draws its centre after crop and flip, over the whole image",
+          "[data][transforms]") {
+    const bpr::data::augmentation plain{.pad = 3, .flip = true};
+    const bpr::data::augmentation cut{.pad = 3, .flip = true, .cutout = 4};
+    bpr::rng a(9), b(9);
+    std::set<bpr::index_t> tops, lefts;
+    for (int i = 0; i < 600; ++i) {
+        const auto without = bpr::data::draw(plain, a, 6, 7);
+        const auto with = bpr::data::draw(cut, b, 6, 7);
+        // The crop and flip of a run do not change when cutout is turned on.
+        REQUIRE((with.dy == without.dy && with.dx == without.dx && with.flip == without.flip));
+        CHECK(without.cut_size == 0);
+        CHECK(with.cut_size == 4);
+        tops.insert(with.cut_top);
+        lefts.insert(with.cut_left);
+        a();
+        a();  // as many values as the centre took from b, to keep the streams side by side
+    }
+    // Centre uniform over rows 0-5 and columns 0-6: square from centre - 2.
+    CHECK(tops == std::set<bpr::index_t>{-2, -1, 0, 1, 2, 3});
+    CHECK(lefts == std::set<bpr::index_t>{-2, -1, 0, 1, 2, 3, 4});
+    CHECK(cut.enabled());
+    CHECK(bpr::data::augmentation{.cutout = 1}.enabled());
+    bpr::rng c(1);
+    CHECK_THROWS_WITH(
+        bpr::data::draw(cut, c),
+        Catch::Matchers::Contains("cutout 4") && Catch::Matchers::Contains("needs the image size"));
 }
 
 TEST_CASE("random_crop and random_flip on float batches", "[data][transforms]") {

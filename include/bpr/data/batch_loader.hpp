@@ -61,7 +61,7 @@ namespace bpr::data {
 // Guarantees: the order of epoch e depends only on (seed, e); the augmentation of the
 // k-th image of epoch e depends only on (seed, e, k), so batches are identical for any
 // thread count and whether or not they are loaded in order. Byte-to-float conversion
-// is a table lookup fused with crop and flip; with options.parallel the images of a
+// is a table lookup fused with crop, flip and cutout; with options.parallel the images of a
 // batch are converted by OpenMP threads.
 class batch_loader {
   public:
@@ -72,6 +72,8 @@ class batch_loader {
                     ", expected > 0");
         BPR_REQUIRE(options_.augment.pad >= 0 && options_.augment.pad <= (1 << 16), where,
                     ": augmentation pad is ", options_.augment.pad, ", expected 0 to 65536");
+        BPR_REQUIRE(options_.augment.cutout >= 0 && options_.augment.cutout <= (1 << 16), where,
+                    ": cutout is ", options_.augment.cutout, ", expected 0 to 65536");
         data.validate();  // shapes, label count and range: cheap next to one epoch
         options_.norm.check(data.channels(), where);
         tables_ = options_.norm.lookup_tables(data.channels());
@@ -132,7 +134,7 @@ class batch_loader {
             augment_draw shift;
             if (augmenting) {
                 rng generator(detail::seed_mix(epoch_key, static_cast<std::uint64_t>(position)));
-                shift = draw(options_.augment, generator);
+                shift = draw(options_.augment, generator, h, w);
             }
             convert_image(data_->image(index).data(), c, h, w, tables_, shift,
                           destination + k * c * h * w);

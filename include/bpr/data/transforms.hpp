@@ -1,5 +1,5 @@
 #pragma once
-// Per-channel normalization, random crop with zero padding and horizontal flip.
+// Per-channel normalization, random crop with zero padding, horizontal flip and cutout.
 
 #include <algorithm>
 #include <array>
@@ -83,24 +83,38 @@ inline normalization compute_normalization(const dataset& data) {
 // What it represents: the random augmentation applied to training images. `pad` > 0
 // takes a random H x W crop of the image padded by `pad` black pixels on every side
 // (as torchvision's RandomCrop(size, padding=pad) does before normalization); `flip`
-// mirrors the image left-right with probability 1/2.
+// mirrors the image left-right with probability 1/2; `cutout` > 0 sets a `cutout` x
+// `cutout` square around a uniformly random pixel (clipped at the border) to 0 after
+// normalization, i.e. to the channel mean, in every channel (Cutout, DeVries & Taylor
+// 2017; they use 16 on CIFAR-10). Cutout comes last: the square lands on the cropped,
+// flipped image.
 struct augmentation {
     int pad = 0;
     bool flip = false;
+    int cutout = 0;
 
-    bool enabled() const { return pad > 0 || flip; }
+    bool enabled() const { return pad > 0 || flip || cutout > 0; }
 };
 
-// One draw of an augmentation: the crop offset (in [-pad, pad]) and the mirror flag.
+// One draw of an augmentation: the crop offset (in [-pad, pad]), the mirror flag and
+// the cutout square, rows [cut_top, cut_top + cut_size) and columns [cut_left,
+// cut_left + cut_size) of the output, possibly reaching past its border (cut_size 0:
+// no cutout).
 struct augment_draw {
     int dy = 0;
     int dx = 0;
     bool flip = false;
+    index_t cut_top = 0;
+    index_t cut_left = 0;
+    index_t cut_size = 0;
 };
 
-// Draws the parameters of one image's augmentation; always consumes the same number of
-// values from `generator`, so streams stay aligned whatever the settings.
-inline augment_draw draw(const augmentation& settings, rng& generator) {
+// Draws the parameters of one image's augmentation. Crop and flip always consume the
+// same three values from `generator`, so a run without cutout draws what it drew before
+// cutout existed; cutout draws its centre after them and needs the image's `height` and
+// `width`.
+inline augment_draw draw(const augmentation& settings, rng& generator, index_t height = 0,
+                         index_t width = 0) {
     augment_draw result;
     const std::uint64_t span = 2 * static_cast<std::uint64_t>(std::max(settings.pad, 0)) + 1;
     const auto dy = static_cast<int>(generator.below(span));
@@ -109,12 +123,24 @@ inline augment_draw draw(const augmentation& settings, rng& generator) {
     result.dy = dy - settings.pad;
     result.dx = dx - settings.pad;
     result.flip = settings.flip && flip;
+    if (settings.cutout > 0) {
+        BPR_REQUIRE(height > 0 && width > 0, "data::draw: cutout ", settings.cutout,
+                    " needs the image size, got ", height, " x ", width);
+        const auto centre_y =
+            static_cast<index_t>(generator.below(static_cast<std::uint64_t>(height)));
+        const auto centre_x =
+            static_cast<index_t>(generator.below(static_cast<std::uint64_t>(width)));
+        result.cut_size = settings.cutout;
+        result.cut_top = centre_y - settings.cutout / 2;
+        result.cut_left = centre_x - settings.cutout / 2;
+    }
     return result;
 }
 
 // Converts one [C, H, W] byte image to floats through `tables`, shifted by the draw
 // (output (y, x) reads input (y + dy, x' + dx) where x' = W-1-x when flipped, else x;
-// pixels outside the input read as byte 0) — crop, flip and normalization in one pass.
+// pixels outside the input read as byte 0) — crop, flip and normalization in one pass —
+// then zeroes the draw's cutout square.
 inline void convert_image(const std::uint8_t* source, index_t channels, index_t height,
                           index_t width, const std::vector<std::array<float, 256>>& tables,
                           const augment_draw& shift, float* destination) {
@@ -145,6 +171,17 @@ inline void convert_image(const std::uint8_t* source, index_t channels, index_t 
             }
         }
     }
+    if (shift.cut_size <= 0) return;
+    const index_t top = std::max<index_t>(shift.cut_top, 0);
+    const index_t bottom = std::min<index_t>(shift.cut_top + shift.cut_size, height);
+    const index_t left = std::max<index_t>(shift.cut_left, 0);
+    const index_t right = std::min<index_t>(shift.cut_left + shift.cut_size, width);
+    if (top >= bottom || left >= right) return;
+    for (index_t c = 0; c < channels; ++c)
+        for (index_t y = top; y < bottom; ++y) {
+            float* row = destination + (c * height + y) * width;
+            std::fill(row + left, row + right, 0.0f);
+        }
 }
 
 // In-place random crop with zero padding of a float batch [N, C, H, W] (for data that
