@@ -23,6 +23,7 @@ bpr_kill_resume_test(regrow bpr_example_regrow 6
   "--train-images 3000 --val 500 --test-images 1000 --prune iterative --fraction 0.7 --budget 99% --target 98% --steps 2 --finetune-epochs 2 --score-batches 2")
 
 # bpr-train: LeNet-5 on 6,000 Fashion-MNIST images for 6 epochs (under a second each),
-# with a validation split so that the best epoch is carried across kills.
+# with a validation split so that the best epoch is carried across kills, and crop, flip
+# and cutout, whose draws must continue where they stopped.
 bpr_kill_resume_test(train bpr_example_train 4
-  "--train-images 6000 --val 1000 --test-images 2000 --epochs 6")
+  "--train-images 6000 --val 1000 --test-images 2000 --epochs 6 --augment --cutout 8")
