@@ -91,6 +91,9 @@ most critical weights in steps up to a target, fine-tuning after each step.
   --prune-finetune-epochs N  after each pruning round (default 1)
   --score NAME           taylor (|w0 g|, default), gradient (RigL), momentum (SNFS),
                          dense (g^2 w0^2 on the dense model), random (SET)
+  --exchange X           each regrowth step first prunes this fraction of the alive
+                         weights again (--criterion, --allocation) and regrows them
+                         too: drop-and-grow (default 0: regrowth only adds)
   --score-batches N      batches of gradients per score (default 8)
   --init NAME            zero (default), dense (pre-pruning value), kaiming
   --init-scale X         kaiming: scale of the draws (default 0.1)
@@ -140,6 +143,7 @@ struct settings {
     std::int64_t steps = 2, finetune_epochs = 1, prune_finetune_epochs = 1;
     std::string score = "taylor", init = "zero", regrow_allocation = "capped";
     std::int64_t score_batches = 8;
+    double exchange = 0.0;
     double init_scale = 0.1, max_share = 0.5, max_density = 1.0;
     double lr = 0.1, train_lr = 0.05, wd = 5e-4;
     bpr::index_t batch = 128;
@@ -183,6 +187,7 @@ settings parse(int argc, char** argv) {
         .integer("--prune-finetune-epochs", s.prune_finetune_epochs, 0)
         .text("--score", s.score, {"gradient", "momentum", "taylor", "dense", "random"})
         .integer("--score-batches", s.score_batches, 1)
+        .number("--exchange", s.exchange)
         .text("--init", s.init, {"zero", "dense", "kaiming"})
         .number("--init-scale", s.init_scale)
         .text("--regrow-allocation", s.regrow_allocation, {"top_k", "proportional", "capped"})
@@ -208,6 +213,8 @@ settings parse(int argc, char** argv) {
     if (s.sparse_kernels < 0 || s.sparse_kernels > 1)
         usage_error("--sparse-kernels must be a density in [0, 1], got " +
                     std::to_string(s.sparse_kernels));
+    if (s.exchange < 0 || s.exchange >= 1)
+        usage_error("--exchange must be a fraction in [0, 1), got " + std::to_string(s.exchange));
     return s;
 }
 
@@ -331,6 +338,7 @@ std::string run_config(const settings& s) {
     line("train-images", s.train_images);
     if (s.augment) line("augment", s.augment);  // absent when off: older state files still match
     if (s.sparse_kernels > 0) line("sparse-kernels", s.sparse_kernels);
+    if (s.exchange > 0) line("exchange", s.exchange);  // absent when off: older state files match
     line("test-images", s.test_images);
     return text;
 }
@@ -431,6 +439,7 @@ int run(settings s, Model model, data_pair data, std::chrono::steady_clock::time
     in.prune_fine_tune_length = s.prune_finetune_epochs;
     in.gradients = gradients;
     in.score_batches = static_cast<std::size_t>(s.score_batches);
+    in.exchange = s.exchange;
     in.seed = s.seed;
     in.format = format;
 
@@ -520,6 +529,7 @@ int run(settings s, Model model, data_pair data, std::chrono::steady_clock::time
         .set("regrow_allocation", s.regrow_allocation)
         .set("augment", s.augment)
         .set("sparse_kernels", s.sparse_kernels)
+        .set("exchange", s.exchange)
         .set("steps", s.steps)
         .set("finetune_epochs", s.finetune_epochs)
         .set("prune_finetune_epochs", s.prune_finetune_epochs)

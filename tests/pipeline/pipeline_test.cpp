@@ -173,3 +173,81 @@ TEST_CASE("impossible targets are errors naming the numbers", "[pipeline][run]")
     CHECK_THROWS_WITH(default_recipe{}.run(u.model, tune_u, in),
                       Catch::Contains("regrow_context::gradients"));
 }
+
+TEST_CASE("an exchange drops the weakest alive weights and regrows as many on top",
+          "[pipeline][run][exchange]") {
+    task t;
+    auto inner = t.tuner();
+    // Weights and masks after the pruning round (the drop's input) and the masks of
+    // regrowth step 1 as its fine-tuning starts (after drop and grow).
+    std::vector<std::vector<float>> pruned_weights;
+    mask_set<unstructured> pruned_masks, step1_masks;
+    auto tune = [&](const tune_request<unstructured>& request) {
+        if (request.phase == step_phase::regrow && request.step == 1) step1_masks = request.masks;
+        const evaluation e = inner(request);
+        if (request.phase == step_phase::prune) {
+            pruned_masks = request.masks;
+            pruned_weights.clear();
+            visit_params(t.model, [&](std::size_t, const std::string&, auto& p) {
+                pruned_weights.emplace_back(p.value.begin(), p.value.end());
+            });
+        }
+        return e;
+    };
+    pipeline_inputs in;
+    in.start = budget::nonzeros(20);
+    in.target = budget::nonzeros(40);
+    in.steps = 2;
+    in.exchange = 0.5;
+    in.gradients = make_gradient_source(t.model, t.train, t.options);
+    in.score_batches = 2;
+    const auto result = default_recipe{}.run(t.model, tune, in, t.opt);
+
+    // The counts follow the schedule as without an exchange; each step regrows its
+    // share plus what it dropped (half of the weights alive before it).
+    CHECK(result.masks.nonzeros() == 40);
+    REQUIRE(result.regrowth.size() == 2);
+    CHECK(result.regrowth[0].grown == 10 + 10);
+    CHECK(result.regrowth[1].grown == 10 + 15);
+    CHECK(result.steps.points.back().nonzeros == 40);
+
+    // Step 1 dropped exactly 10 of the 20 alive weights (some may have been regrown at
+    // once), and they were the 10 of smallest magnitude (global magnitude pruning).
+    REQUIRE(step1_masks.nonzeros() == 30);
+    float largest_dropped = 0, smallest_kept = INFINITY;
+    index_t dropped = 0;
+    for (std::size_t i = 0; i < pruned_masks.size(); ++i) {
+        const auto& before = pruned_masks[i].bits;
+        const auto& after = step1_masks[i].bits;
+        const auto& grown = result.regrowth[0].layers[i].positions;
+        const auto& w = pruned_weights[pruned_masks[i].index];
+        for (index_t el = 0; el < before.size(); ++el) {
+            if (!before.kept(el)) continue;
+            const bool regrown = std::binary_search(grown.begin(), grown.end(), el);
+            const float magnitude = std::abs(w[static_cast<std::size_t>(el)]);
+            if (!after.kept(el) || regrown) {
+                ++dropped;
+                largest_dropped = std::max(largest_dropped, magnitude);
+            } else {
+                smallest_kept = std::min(smallest_kept, magnitude);
+            }
+        }
+    }
+    CHECK(dropped == 10);
+    CHECK(largest_dropped <= smallest_kept);
+    // Dead weights are zero at the end.
+    std::size_t next = 0;
+    visit_params(t.model, [&](std::size_t index, const std::string&, auto& p) {
+        if (next < result.masks.size() && result.masks[next].index == index) {
+            const auto& bits = result.masks[next++].bits;
+            for (index_t i = 0; i < p.value.size(); ++i)
+                if (!bits.kept(i)) CHECK(p.value[i] == 0.0f);
+        }
+    });
+
+    in.exchange = 1.0;
+    task u;
+    auto tune_u = u.tuner();
+    CHECK_THROWS_WITH(default_recipe{}.run(u.model, tune_u, in),
+                      Catch::Contains("exchange") && Catch::Contains("[0, 1)"));
+}

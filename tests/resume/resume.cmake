@@ -17,10 +17,11 @@ function(bpr_kill_resume_test program_kind target kills args)
 endfunction()
 
 # bpr-regrow: a small setting (3,000 Fashion-MNIST training images, iterative pruning in
-# 5 rounds, 2 regrowth steps of 2 epochs), so that kills land in pruning, fine-tuning and
-# regrowth, in well under a minute of CPU.
+# 5 rounds, 2 regrowth steps of 2 epochs, each step dropping 20% of the alive weights
+# before it grows), so that kills land in pruning, fine-tuning and regrowth, in well under
+# a minute of CPU.
 bpr_kill_resume_test(regrow bpr_example_regrow 6
-  "--train-images 3000 --val 500 --test-images 1000 --prune iterative --fraction 0.7 --budget 99% --target 98% --steps 2 --finetune-epochs 2 --score-batches 2")
+  "--train-images 3000 --val 500 --test-images 1000 --prune iterative --fraction 0.7 --budget 99% --target 98% --steps 2 --finetune-epochs 2 --score-batches 2 --exchange 0.2")
 
 # bpr-train: LeNet-5 on 6,000 Fashion-MNIST images for 6 epochs (under a second each),
 # with a validation split so that the best epoch is carried across kills, and crop, flip

@@ -67,6 +67,11 @@ struct pipeline_inputs {
     std::int64_t prune_fine_tune_length = 1;
     std::function<void(std::size_t batch)> gradients{};
     std::size_t score_batches = 4;
+    // Each regrowth step first prunes this fraction of the alive weights again with
+    // the pruning stage's criterion and allocation, then regrows them on top of its
+    // share of the growth (the drop-and-grow exchange of RigL and GraNet: the mask
+    // moves while the count follows the schedule). 0: regrowth only adds.
+    double exchange = 0.0;
     std::uint64_t seed = 0;
     storage_format format = storage_format::csr16;
     bool evaluate_dense = true;
@@ -213,6 +218,8 @@ class pipeline {
         BPR_REQUIRE(in.fine_tune_length >= 0 && in.prune_fine_tune_length >= 0,
                     "pipeline: fine-tune lengths must be >= 0, got ", in.fine_tune_length, " and ",
                     in.prune_fine_tune_length);
+        BPR_REQUIRE(in.exchange >= 0 && in.exchange < 1,
+                    "pipeline: exchange must be in [0, 1), got ", in.exchange);
         using clock = std::chrono::steady_clock;
         auto seconds_since = [](clock::time_point t) {
             return std::chrono::duration<double>(clock::now() - t).count();
@@ -327,6 +334,7 @@ class pipeline {
                         ? goal
                         : start + static_cast<index_t>(
                                       (static_cast<long double>(goal - start) * k) / in.steps);
+                if (in.exchange > 0) drop(model, masks, in.exchange, st.pruning.budget);
                 regrow_context context{.gradients = in.gradients,
                                        .batches = in.score_batches,
                                        .dense = &st.w0,
@@ -352,6 +360,22 @@ class pipeline {
     }
 
   private:
+    // The "drop" half of an exchange: one more pruning step of the prune stage, taking
+    // `fraction` of the alive weights, within the budget's per-layer guards.
+    template <typename Model>
+    void drop(Model& model, mask_set<granularity>& masks, double fraction,
+              const resolved_budget& guards) {
+        const index_t alive = masks.nonzeros();
+        const auto dropped = static_cast<index_t>(std::floor(fraction * double(alive)));
+        if (dropped == 0) return;
+        if constexpr (requires { pruning.method.prune_to(model, masks, alive, guards); })
+            pruning.method.prune_to(model, masks, alive - dropped, guards);
+        else
+            detail::fail(
+                "pipeline: exchange needs a prune stage with a pruner (method.prune_to), "
+                "as bpr::prune_to_budget has");
+    }
+
     template <typename Model>
     resolved_budget resolve_target(Model& model, const mask_set<granularity>& masks,
                                    const budget& target) const {
