@@ -50,6 +50,17 @@ struct task {
                 .schedule = cosine_lr{.base = 0.02}};
     }
 };
+
+void check_dead_weights_zero(tiny_mlp& model, const mask_set<unstructured>& masks) {
+    std::size_t next = 0;
+    visit_params(model, [&](std::size_t index, const std::string&, auto& p) {
+        if (next < masks.size() && masks[next].index == index) {
+            const auto& bits = masks[next++].bits;
+            for (index_t i = 0; i < p.value.size(); ++i)
+                if (!bits.kept(i)) CHECK(p.value[i] == 0.0f);
+        }
+    });
+}
 }  // namespace
 
 TEST_CASE("the pipeline regrows to the target and beats its pruned start on a tiny task",
@@ -77,15 +88,7 @@ TEST_CASE("the pipeline regrows to the target and beats its pruned start on a ti
     CHECK(result.masks.nonzeros() == 64);
     CHECK(result.regrowth.size() == 2);
     CHECK(result.regrowth[0].grown == 26);
-    // Pruned weights of the model are zero.
-    std::size_t next = 0;
-    visit_params(t.model, [&](std::size_t index, const std::string&, auto& p) {
-        if (next < result.masks.size() && result.masks[next].index == index) {
-            const auto& bits = result.masks[next++].bits;
-            for (index_t i = 0; i < p.value.size(); ++i)
-                if (!bits.kept(i)) CHECK(p.value[i] == 0.0f);
-        }
-    });
+    check_dead_weights_zero(t.model, result.masks);
     // Fine-tuning wanted only the alive weights' gradients and released that on exit,
     // so regrowth scores see dense gradients.
     visit_params(t.model, [&](std::size_t, const std::string& name, auto& p) {
@@ -93,7 +96,7 @@ TEST_CASE("the pipeline regrows to the target and beats its pruned start on a ti
         CHECK(p.grad_needed.empty());
     });
     result.masks.restrict_gradients(t.model);
-    next = 0;
+    std::size_t next = 0;
     visit_params(t.model, [&](std::size_t index, const std::string&, auto& p) {
         if (next < result.masks.size() && result.masks[next].index == index) {
             const auto bits = result.masks[next++].bits.bits();
@@ -235,15 +238,7 @@ TEST_CASE("an exchange drops the weakest alive weights and regrows as many on to
     }
     CHECK(dropped == 10);
     CHECK(largest_dropped <= smallest_kept);
-    // Dead weights are zero at the end.
-    std::size_t next = 0;
-    visit_params(t.model, [&](std::size_t index, const std::string&, auto& p) {
-        if (next < result.masks.size() && result.masks[next].index == index) {
-            const auto& bits = result.masks[next++].bits;
-            for (index_t i = 0; i < p.value.size(); ++i)
-                if (!bits.kept(i)) CHECK(p.value[i] == 0.0f);
-        }
-    });
+    check_dead_weights_zero(t.model, result.masks);
 
     in.exchange = 1.0;
     task u;
