@@ -508,7 +508,8 @@ int run(settings s, Model model, data_pair data, std::chrono::steady_clock::time
             layers.push_back(bpr::json_object{}
                                  .set("name", layer.name)
                                  .set("alive_before", static_cast<std::int64_t>(layer.alive_before))
-                                 .set("grown", static_cast<std::int64_t>(layer.grown)));
+                                 .set("grown", static_cast<std::int64_t>(layer.grown))
+                                 .set("dropped", static_cast<std::int64_t>(layer.dropped)));
         regrowth.push_back(bpr::json_object{}
                                .set("requested", static_cast<std::int64_t>(step.requested))
                                .set("grown", static_cast<std::int64_t>(step.grown))

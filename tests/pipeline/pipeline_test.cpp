@@ -238,6 +238,15 @@ TEST_CASE("an exchange drops the weakest alive weights and regrows as many on to
     }
     CHECK(dropped == 10);
     CHECK(largest_dropped <= smallest_kept);
+    // What a layer lost it regrew (at least), so no layer is thinner after the step.
+    for (std::size_t i = 0; i < pruned_masks.size(); ++i) {
+        const auto& layer = result.regrowth[0].layers[i];
+        INFO(layer.name);
+        CHECK(layer.grown >= layer.dropped);
+        CHECK(step1_masks[i].bits.count() >= pruned_masks[i].bits.count());
+        CHECK(step1_masks[i].bits.count() ==
+              pruned_masks[i].bits.count() - layer.dropped + layer.grown);
+    }
     check_dead_weights_zero(t.model, result.masks);
 
     in.exchange = 1.0;

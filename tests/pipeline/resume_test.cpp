@@ -81,6 +81,7 @@ struct run_process {
         in.prune_fine_tune_length = 2;
         in.gradients = gradients;
         in.score_batches = 2;
+        in.exchange = 0.25;  // each regrowth step also drops and regrows weights
         recipe r;
         r.pruning.method.schedule = {.fraction = 0.75};  // several rounds down to 98%
 
@@ -161,6 +162,8 @@ void require_identical(const outcome& a, const outcome& b) {
         for (std::size_t l = 0; l < a.regrowth[i].layers.size(); ++l) {
             CHECK(a.regrowth[i].layers[l].name == b.regrowth[i].layers[l].name);
             CHECK(a.regrowth[i].layers[l].positions == b.regrowth[i].layers[l].positions);
+            CHECK(a.regrowth[i].layers[l].dropped == b.regrowth[i].layers[l].dropped);
+            CHECK(a.regrowth[i].layers[l].alive_before == b.regrowth[i].layers[l].alive_before);
         }
     }
 }
@@ -178,6 +181,11 @@ TEST_CASE("a pipeline run interrupted after any checkpoint resumes bit-identical
     const outcome reference = whole(0, start);
     const std::int64_t checkpoints = whole.saves;
     REQUIRE(reference.pruning.rounds.size() >= 2);  // iterative: resumes inside pruning
+    REQUIRE(reference.regrowth.size() == 2);
+    index_t dropped = 0;
+    for (const auto& layer : reference.regrowth[0].layers)
+        dropped += layer.dropped;
+    CHECK(dropped == 3);  // a quarter of the 12 weights 98% keeps of 640
     // dense + per round (pruned, 5 mid-epoch and 2 epoch ends, recorded) + end of
     // pruning + per regrowth step (grown, 7 in fine-tuning, recorded); 19 batches an epoch
     CHECK(checkpoints ==

@@ -40,6 +40,7 @@ struct pruned_fixture {
     regrow_probe_model model;
     mask_set<> masks;
     dense_snapshot w0;
+    detail::no_optimizer opt_none;
     pruned_fixture() {
         for (index_t i = 0; i < 6; ++i)
             model.a.value[i] = float(1 + i);
@@ -71,6 +72,30 @@ TEST_CASE("top-k regrows the best dead weights, exact counts per layer", "[regro
     CHECK(f.masks.nonzeros() == 6);
     CHECK(f.masks[0].bits.kept(4));
     CHECK(f.masks[1].bits.kept(6));
+}
+
+TEST_CASE("per-layer minimums are regrown first, the rest goes by score", "[regrow][regrower]") {
+    pruned_fixture f;
+    const auto scores = fixed_score{{100, 100, 5, 1, 7, 0}, {100, 6, 0, 0, 0, 0, 8, 0}};
+    regrower<fixed_score, top_k> r(scores);
+    // Layer a must take 3 (its best: 7, 5, 1), then the best remaining one is b's 8.
+    const std::vector<index_t> minimum{3, 0};
+    const regrow_report report = r.grow(f.model, f.masks, 4, {.dense = &f.w0}, f.opt_none,
+                                        std::span<const index_t>(minimum));
+    REQUIRE(report.layers.size() == 2);
+    CHECK(report.layers[0].positions == std::vector<index_t>{2, 3, 4});
+    CHECK(report.layers[1].positions == std::vector<index_t>{6});
+
+    pruned_fixture g;
+    const std::vector<index_t> too_many{5, 0};  // a has 4 dead weights
+    CHECK_THROWS_WITH(r.grow(g.model, g.masks, 5, {.dense = &g.w0}, g.opt_none,
+                             std::span<const index_t>(too_many)),
+                      Catch::Contains("at least 5") && Catch::Contains("can take 4"));
+    const std::vector<index_t> above_count{2, 2};
+    CHECK_THROWS_WITH(r.grow(g.model, g.masks, 3, {.dense = &g.w0}, g.opt_none,
+                             std::span<const index_t>(above_count)),
+                      Catch::Contains("at least 4") && Catch::Contains("the 3 asked for"));
+    CHECK(g.masks.nonzeros() == 3);
 }
 
 TEST_CASE("a regrowth that throws leaves the masks and weights as they were",

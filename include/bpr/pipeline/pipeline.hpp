@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -334,14 +335,18 @@ class pipeline {
                         ? goal
                         : start + static_cast<index_t>(
                                       (static_cast<long double>(goal - start) * k) / in.steps);
-                if (in.exchange > 0) drop(model, masks, in.exchange, st.pruning.budget);
+                const std::vector<index_t> dropped =
+                    in.exchange > 0 ? drop(model, masks, in.exchange, st.pruning.budget)
+                                    : std::vector<index_t>{};
                 regrow_context context{.gradients = in.gradients,
                                        .batches = in.score_batches,
                                        .dense = &st.w0,
                                        .seed = in.seed,
                                        .step = k};
-                st.regrowth.push_back(
-                    grower.grow(model, masks, reach - masks.nonzeros(), context, optimizer));
+                st.regrowth.push_back(grower.grow(model, masks, reach - masks.nonzeros(), context,
+                                                  optimizer, std::span<const index_t>(dropped)));
+                for (std::size_t i = 0; i < dropped.size(); ++i)
+                    st.regrowth.back().layers[i].dropped = dropped[i];
                 st.position = {step_phase::regrow, k, true, 0, false};
                 save();
             }
@@ -361,19 +366,29 @@ class pipeline {
 
   private:
     // The "drop" half of an exchange: one more pruning step of the prune stage, taking
-    // `fraction` of the alive weights, within the budget's per-layer guards.
+    // `fraction` of the alive weights, within the budget's per-layer guards. Returns
+    // how many each layer lost (empty if none); the step regrows at least as many there, so the
+    // exchange moves weights within layers and leaves the layer densities to the
+    // schedule's growth (regrowing them wherever the score is highest instead shifts
+    // weights from early to late layers: measured on ResNet-20, docs/results.md).
     template <typename Model>
-    void drop(Model& model, mask_set<granularity>& masks, double fraction,
-              const resolved_budget& guards) {
+    std::vector<index_t> drop(Model& model, mask_set<granularity>& masks, double fraction,
+                              const resolved_budget& guards) {
         const index_t alive = masks.nonzeros();
-        const auto dropped = static_cast<index_t>(std::floor(fraction * double(alive)));
-        if (dropped == 0) return;
+        const auto count = static_cast<index_t>(std::floor(fraction * double(alive)));
+        if (count == 0) return {};
+        std::vector<index_t> dropped(masks.size(), 0);
+        for (std::size_t i = 0; i < masks.size(); ++i)
+            dropped[i] = masks[i].bits.count();
         if constexpr (requires { pruning.method.prune_to(model, masks, alive, guards); })
-            pruning.method.prune_to(model, masks, alive - dropped, guards);
+            pruning.method.prune_to(model, masks, alive - count, guards);
         else
             detail::fail(
                 "pipeline: exchange needs a prune stage with a pruner (method.prune_to), "
                 "as bpr::prune_to_budget has");
+        for (std::size_t i = 0; i < masks.size(); ++i)
+            dropped[i] -= masks[i].bits.count();
+        return dropped;
     }
 
     template <typename Model>

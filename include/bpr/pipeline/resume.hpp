@@ -3,6 +3,7 @@
 // the pre-pruning weights w0 and the pipeline's state, in one atomically written
 // file, so that a killed run resumes where its last checkpoint was.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -98,7 +99,7 @@ checkpoint_section pipeline_section(const pipeline_state<G>& st,
 
     // Regrowth reports, flattened: per step, per layer, per position.
     std::vector<std::int64_t> requested, grown, layer_count, layer_index, layer_alive, layer_grown,
-        position_count, positions;
+        layer_dropped, position_count, positions;
     for (const auto& report : st.regrowth) {
         requested.push_back(report.requested);
         grown.push_back(report.grown);
@@ -107,6 +108,7 @@ checkpoint_section pipeline_section(const pipeline_state<G>& st,
             layer_index.push_back(static_cast<std::int64_t>(l.index));
             layer_alive.push_back(l.alive_before);
             layer_grown.push_back(l.grown);
+            layer_dropped.push_back(l.dropped);
             position_count.push_back(static_cast<std::int64_t>(l.positions.size()));
             positions.insert(positions.end(), l.positions.begin(), l.positions.end());
         }
@@ -117,6 +119,7 @@ checkpoint_section pipeline_section(const pipeline_state<G>& st,
     s.add("regrowth.layer.index", layer_index);
     s.add("regrowth.layer.alive_before", layer_alive);
     s.add("regrowth.layer.grown", layer_grown);
+    s.add("regrowth.layer.dropped", layer_dropped);
     s.add("regrowth.layer.position_count", position_count);
     s.add("regrowth.positions", positions);
 
@@ -277,6 +280,13 @@ pipeline_checkpoint<G> load_pipeline_checkpoint(const std::filesystem::path& pat
     const auto layer_alive =
         file.array<std::int64_t>("pipeline", "regrowth.layer.alive_before", layers);
     const auto layer_grown = file.array<std::int64_t>("pipeline", "regrowth.layer.grown", layers);
+    // Absent in files written before the exchange existed (session 19): nothing dropped.
+    const auto field_names = file.field_names("pipeline");
+    const auto layer_dropped =
+        std::find(field_names.begin(), field_names.end(), "regrowth.layer.dropped") !=
+                field_names.end()
+            ? file.array<std::int64_t>("pipeline", "regrowth.layer.dropped", layers)
+            : std::vector<std::int64_t>(static_cast<std::size_t>(layers), 0);
     const auto position_count =
         file.array<std::int64_t>("pipeline", "regrowth.layer.position_count", layers);
     const auto positions = file.array<std::int64_t>("pipeline", "regrowth.positions");
@@ -303,6 +313,7 @@ pipeline_checkpoint<G> load_pipeline_checkpoint(const std::filesystem::path& pat
             layer.name = names[layer.index];
             layer.alive_before = layer_alive[next_layer];
             layer.grown = layer_grown[next_layer];
+            layer.dropped = layer_dropped[next_layer];
             const auto p = position_count[next_layer];
             BPR_REQUIRE(p >= 0 && static_cast<std::size_t>(p) <= positions.size() - next_position,
                         where, ": section 'pipeline' field 'regrowth.layer.position_count' is ", p,
@@ -321,7 +332,7 @@ pipeline_checkpoint<G> load_pipeline_checkpoint(const std::filesystem::path& pat
                 " positions that no step uses");
 
     // Counters: every "counter.<name>" field.
-    for (const auto& name : file.field_names("pipeline"))
+    for (const auto& name : field_names)
         if (name.rfind("counter.", 0) == 0) out.counters[name.substr(8)] = integer(name.c_str());
 
     st.masks = file.masks<G>(model);

@@ -30,6 +30,7 @@ struct regrown_layer {
     std::string name;
     index_t alive_before = 0;
     index_t grown = 0;
+    index_t dropped = 0;             // pruned by the step just before growing (pipeline exchange)
     std::vector<index_t> positions;  // flat indices of the regrown weights, ascending
 };
 
@@ -96,10 +97,16 @@ class regrower {
         return grow(model, masks, count, context, none);
     }
 
+    // As above; `minimum`, if not empty, holds per mask-set layer the fewest weights
+    // that layer must regrow (e.g. what an exchange dropped there, so that layer
+    // densities survive it); the allocation places the rest.
     template <typename Model, resettable_optimizer Optimizer>
     regrow_report grow(Model& model, mask_set<Granularity>& masks, index_t count,
-                       const regrow_context& context, Optimizer& optimizer) {
+                       const regrow_context& context, Optimizer& optimizer,
+                       std::span<const index_t> minimum = {}) {
         masks.check(model, "regrower");
+        BPR_REQUIRE(minimum.empty() || minimum.size() == masks.size(), "regrower: ", minimum.size(),
+                    " per-layer minimums for ", masks.size(), " layers");
         BPR_REQUIRE(guards.max_density > 0 && guards.max_density <= 1,
                     "regrower: max_density must be in (0, 1], got ", guards.max_density);
         const index_t dead = masks.total() - masks.nonzeros();
@@ -156,13 +163,20 @@ class regrower {
                 l.eligible[u] = alive[u] == 0 && l.unit_sizes[u] > 0;
             const auto limit =
                 static_cast<index_t>(std::floor(guards.max_density * double(m.size()) + 1e-9));
-            l.floor = 0;
+            l.floor = minimum.empty() ? 0 : minimum[i];
             l.cap = std::clamp<index_t>(limit - e.bits.count(), 0, detail::eligible_weights(l));
+            BPR_REQUIRE(l.floor >= 0 && l.floor <= l.cap, "regrower: layer ", e.name,
+                        " must regrow at least ", l.floor, " weights but can take ", l.cap,
+                        " (max_density ", guards.max_density, ")");
         }
 
-        index_t room = 0;
-        for (const auto& l : layers)
+        index_t room = 0, least = 0;
+        for (const auto& l : layers) {
             room += l.cap;
+            least += l.floor;
+        }
+        BPR_REQUIRE(least <= count, "regrower: the layers must regrow at least ", least,
+                    " weights in all, more than the ", count, " asked for");
         BPR_REQUIRE(count <= room, "regrower: asked to regrow ", count, " weights but the layers ",
                     "can take only ", room, " (max_density ", guards.max_density, ")");
         allocator.allocate(std::span<allocation_layer>(layers), count);
@@ -191,8 +205,8 @@ class regrower {
                 out.positions.push_back(el);
             }
             out.grown = static_cast<index_t>(out.positions.size());
-            BPR_REQUIRE(out.grown <= l.cap, "regrower: layer ", l.name, " grew ", out.grown,
-                        " weights, above its cap ", l.cap);
+            BPR_REQUIRE(out.grown >= l.floor && out.grown <= l.cap, "regrower: layer ", l.name,
+                        " grew ", out.grown, " weights, outside [", l.floor, ", ", l.cap, "]");
             if (out.grown > 0) {
                 grown_masks[i].emplace(masks[i].bits);
                 grown_masks[i]->set_bits(bits, "regrower: " + l.name);
