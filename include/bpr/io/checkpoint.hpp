@@ -379,6 +379,11 @@ class checkpoint_file {
         return std::string(bytes.begin(), bytes.end());
     }
 
+    // Whether a section holds a field (for fields newer than some files).
+    bool has_field(const std::string& section_name, const std::string& field) const {
+        return section(section_name).contains(field);
+    }
+
     // The field names of a section, sorted.
     std::vector<std::string> field_names(const std::string& section_name) const {
         std::vector<std::string> names;

@@ -366,9 +366,9 @@ class pipeline {
 
   private:
     // The "drop" half of an exchange: one more pruning step of the prune stage, taking
-    // `fraction` of the alive weights, within the budget's per-layer guards. Returns
-    // how many each layer lost (empty if none); the step regrows at least as many there, so the
-    // exchange moves weights within layers and leaves the layer densities to the
+    // `fraction` of the alive weights, within the budget's per-layer guards. Returns how
+    // many each layer lost (empty if none); the step regrows at least as many there, so
+    // the exchange moves weights within layers and leaves the layer densities to the
     // schedule's growth (regrowing them wherever the score is highest instead shifts
     // weights from early to late layers: measured on ResNet-20, docs/results.md).
     template <typename Model>

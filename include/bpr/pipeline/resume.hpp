@@ -3,7 +3,6 @@
 // the pre-pruning weights w0 and the pipeline's state, in one atomically written
 // file, so that a killed run resumes where its last checkpoint was.
 
-#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -281,10 +280,8 @@ pipeline_checkpoint<G> load_pipeline_checkpoint(const std::filesystem::path& pat
         file.array<std::int64_t>("pipeline", "regrowth.layer.alive_before", layers);
     const auto layer_grown = file.array<std::int64_t>("pipeline", "regrowth.layer.grown", layers);
     // Absent in files written before the exchange existed (session 19): nothing dropped.
-    const auto field_names = file.field_names("pipeline");
     const auto layer_dropped =
-        std::find(field_names.begin(), field_names.end(), "regrowth.layer.dropped") !=
-                field_names.end()
+        file.has_field("pipeline", "regrowth.layer.dropped")
             ? file.array<std::int64_t>("pipeline", "regrowth.layer.dropped", layers)
             : std::vector<std::int64_t>(static_cast<std::size_t>(layers), 0);
     const auto position_count =
@@ -332,7 +329,7 @@ pipeline_checkpoint<G> load_pipeline_checkpoint(const std::filesystem::path& pat
                 " positions that no step uses");
 
     // Counters: every "counter.<name>" field.
-    for (const auto& name : field_names)
+    for (const auto& name : file.field_names("pipeline"))
         if (name.rfind("counter.", 0) == 0) out.counters[name.substr(8)] = integer(name.c_str());
 
     st.masks = file.masks<G>(model);
